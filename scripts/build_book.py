@@ -22,12 +22,29 @@ ROOT = Path(__file__).resolve().parents[1]
 CONTENT = ("book", "notebooks", "exercises", "solutions")
 
 
+# mystmd marks problems with these symbols; `--strict` alone misses some (e.g. a missing TOC file).
+PROBLEM_MARKS = ("⛔", "⚠", "❌")
+
+
+def run_myst(args: list[str], cwd: Path) -> int:
+    """Run a build, echo its log, and fail on any error or warning line, whatever the exit code."""
+    proc = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    log = proc.stdout + proc.stderr
+    print(log, end="")
+    problems = [line for line in log.splitlines() if any(m in line for m in PROBLEM_MARKS)]
+    if problems:
+        print(f"\nbook build: {len(problems)} error/warning line(s); the book must build cleanly:")
+        print("\n".join(f"  {line.strip()}" for line in problems))
+        return proc.returncode or 1
+    return proc.returncode
+
+
 def build(offline: bool, html: bool, execute: bool) -> int:
     args = ["jupyter", "book", "build", "--html" if html else "--site", "--strict", "--ci"]
     if execute:
         args.append("--execute")
     if not offline:
-        return subprocess.call(args, cwd=ROOT / "book")
+        return run_myst(args, ROOT / "book")
     with tempfile.TemporaryDirectory(prefix="book-offline-") as tmp:
         for name in CONTENT:
             ignore = shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__")
@@ -37,7 +54,7 @@ def build(offline: bool, html: bool, execute: bool) -> int:
         if "template: book-theme" not in text:
             sys.exit("book/myst.yml no longer says 'template: book-theme'; update build_book.py")
         myst.write_text(text.replace("template: book-theme", "template: ./_offline_template"))
-        code = subprocess.call(args, cwd=Path(tmp) / "book")
+        code = run_myst(args, Path(tmp) / "book")
         out = ROOT / "book" / "_build" / "offline-site"
         if (Path(tmp) / "book" / "_build" / "site").exists():
             shutil.rmtree(out, ignore_errors=True)

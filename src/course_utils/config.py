@@ -21,7 +21,7 @@ PINS: dict[str, str] = {
     "tokenizers": ">=0.22,<1",
     "datasets": ">=4.0,<6",
     "evaluate": ">=0.4.5,<0.5",
-    "huggingface-hub": ">=1.0,<2",
+    "huggingface-hub": ">=1.0,<3",
     "numpy": ">=1.26,<3",
     "pandas": ">=2.1,<4",
     "matplotlib": ">=3.8,<4",
@@ -88,9 +88,14 @@ class HubDataset:
 #: Datasets used by the course: Hub id + config + pinned revision, and the offline folder.
 DATASETS: dict[str, HubDataset] = {
     "wikitext-2": HubDataset(
-        "Salesforce/wikitext", "wikitext-2-v1", "b08601e04326c79dfdd32d625aee71d232d685c3", "wikitext-2"
+        "Salesforce/wikitext",
+        "wikitext-2-v1",
+        "b08601e04326c79dfdd32d625aee71d232d685c3",
+        "wikitext-2",
     ),
-    "sst2": HubDataset("nyu-mll/glue", "sst2", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c", "glue-sst2"),
+    "sst2": HubDataset(
+        "nyu-mll/glue", "sst2", "bcdcba79d07bc864c1c254ccfcedcce55bcc9a8c", "glue-sst2"
+    ),
     # mteb's copy keeps the 0-5 scores (sentence-transformers/stsb rescales them to 0-1)
     "stsb": HubDataset(
         "mteb/stsbenchmark-sts", None, "b0fddb56ed78048fa8b90373c8a3cfc37b684831", "stsbenchmark"

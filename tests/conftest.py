@@ -1,0 +1,41 @@
+"""Shared fixtures. ../shared (data + Hub cache) sits beside the repository root, also in CI."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The ../shared folder beside the repository root."""
+    path = REPO_ROOT.parent / "shared"
+    if not path.is_dir():
+        pytest.fail(f"{path} not found: check out the shared folder beside the repository")
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_data_dir() -> Path:
+    """Offline datasets: env COURSE_DATA_DIR if set, else ../shared/data."""
+    path = Path(os.environ.get("COURSE_DATA_DIR") or REPO_ROOT.parent / "shared" / "data")
+    if not path.is_dir():
+        pytest.fail(
+            f"offline data folder {path} not found (set COURSE_DATA_DIR or check out ../shared)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_hub_cache(shared_dir: Path) -> Path:
+    """Read-only Hugging Face Hub cache holding all-MiniLM-L6-v2."""
+    return shared_dir / "hf-hub"
