@@ -17,7 +17,7 @@ endif
 export HF_HOME ?= $(CURDIR)/.cache/huggingface
 # Tests execute notebooks on the smallest budget unless told otherwise.
 export COURSE_BUDGET ?= ci
-export MPLBACKEND ?= Agg
+
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 NOTEBOOKS := notebooks solutions

@@ -1,29 +1,71 @@
-"""Build the book's site content.
+"""Build the book: execute the chapters, then let Jupyter Book 2 (MyST) build the site.
 
-Online (GitHub Pages):   python scripts/build_book.py --html
-Offline (CI here):       python scripts/build_book.py --offline
+Online (GitHub Pages):   python scripts/build_book.py --html      -> book/_build/html
+Offline (CI here):       python scripts/build_book.py --offline   -> book/_build/offline-site
 
-The book theme is downloaded on first build, so offline we build the *content* (parse, execute,
-cross-reference, strict warnings) with the minimal local template in book/_offline_template. The
-real book/myst.yml is never edited: the offline build runs on a copy with only the template swapped.
+Notebooks are stored without outputs. The build copies book/ and the notebook folders into a
+temporary directory, executes every notebook there with nbclient (the same kernel the tests
+use; mystmd's own --execute needs a Jupyter server rooted above book/), and builds from the copy.
+Offline, the theme cannot be downloaded, so the copy's myst.yml points at the minimal local
+template in book/_offline_template: that still parses, cross-references and checks every page.
+Any error or warning line fails the build, as the book must build cleanly.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
+import nbformat
+from nbclient import NotebookClient
+
 ROOT = Path(__file__).resolve().parents[1]
-# Folders the table of contents reaches into (paths in book/myst.yml are relative to book/).
-CONTENT = ("book", "notebooks", "exercises", "solutions")
-
-
+CONTENT = ("book", "notebooks", "exercises", "solutions")  # folders the TOC reaches into
+EXECUTED = ("notebooks",)  # folders whose notebooks are pages that show outputs
 # mystmd marks problems with these symbols; `--strict` alone misses some (e.g. a missing TOC file).
 PROBLEM_MARKS = ("⛔", "⚠", "❌")
+
+
+def execute_notebooks(tree: Path) -> None:
+    """Execute every page notebook in place, printing the time each took."""
+    env_backend = os.environ.pop("MPLBACKEND", None)  # Agg would drop every figure from the site
+    try:
+        for folder in EXECUTED:
+            for path in sorted((tree / folder).glob("*.ipynb")):
+                nb = nbformat.read(path, as_version=4)
+                start = time.perf_counter()
+                client = NotebookClient(
+                    nb,
+                    timeout=1800,
+                    kernel_name="python3",
+                    resources={"metadata": {"path": str(path.parent)}},
+                )
+                client.execute()
+                nbformat.write(nb, path)
+                print(
+                    f"executed {folder}/{path.name} in {time.perf_counter() - start:.1f} s",
+                    flush=True,
+                )
+    finally:
+        if env_backend is not None:
+            os.environ["MPLBACKEND"] = env_backend
+
+
+def unlink_badge_images(tree: Path) -> None:
+    """Offline, mystmd cannot fetch the remote badge image: keep the Colab link as plain text."""
+    for path in tree.rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            if "colab-badge" in cell.metadata.get("tags", []):
+                url = cell.source.rsplit("(", 1)[1].rstrip(")")
+                cell.source = f"[Open in Colab]({url})"
+        nbformat.write(nb, path)
 
 
 def run_myst(args: list[str], cwd: Path) -> int:
@@ -39,39 +81,42 @@ def run_myst(args: list[str], cwd: Path) -> int:
     return proc.returncode
 
 
-def build(offline: bool, html: bool, execute: bool) -> int:
-    args = ["jupyter", "book", "build", "--html" if html else "--site", "--strict", "--ci"]
-    if execute:
-        args.append("--execute")
-    if not offline:
-        return run_myst(args, ROOT / "book")
-    with tempfile.TemporaryDirectory(prefix="book-offline-") as tmp:
+def build(offline: bool, execute: bool) -> int:
+    fmt = "--site" if offline else "--html"
+    with tempfile.TemporaryDirectory(prefix="book-build-") as tmp:
+        tree = Path(tmp)
+        ignore = shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__")
         for name in CONTENT:
-            ignore = shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__")
-            shutil.copytree(ROOT / name, Path(tmp) / name, ignore=ignore)
-        myst = Path(tmp) / "book" / "myst.yml"
-        text = myst.read_text()
-        if "template: book-theme" not in text:
-            sys.exit("book/myst.yml no longer says 'template: book-theme'; update build_book.py")
-        myst.write_text(text.replace("template: book-theme", "template: ./_offline_template"))
-        code = run_myst(args, Path(tmp) / "book")
-        out = ROOT / "book" / "_build" / "offline-site"
-        if (Path(tmp) / "book" / "_build" / "site").exists():
+            shutil.copytree(ROOT / name, tree / name, ignore=ignore)
+        if execute:
+            execute_notebooks(tree)
+        if offline:
+            unlink_badge_images(tree)
+            myst = tree / "book" / "myst.yml"
+            text = myst.read_text()
+            if "template: book-theme" not in text:
+                sys.exit(
+                    "book/myst.yml no longer says 'template: book-theme'; update build_book.py"
+                )
+            myst.write_text(text.replace("template: book-theme", "template: ./_offline_template"))
+        code = run_myst(["jupyter", "book", "build", fmt, "--strict", "--ci"], tree / "book")
+        built = tree / "book" / "_build" / ("site" if offline else "html")
+        out = ROOT / "book" / "_build" / ("offline-site" if offline else "html")
+        if built.exists():
             shutil.rmtree(out, ignore_errors=True)
-            shutil.copytree(Path(tmp) / "book" / "_build" / "site", out)
-            print(f"site content written to {out.relative_to(ROOT)}")
+            shutil.copytree(built, out)
+            print(f"written to {out.relative_to(ROOT)}")
         return code
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description="Build the course book.")
-    parser.add_argument("--offline", action="store_true", help="content build, local template")
-    parser.add_argument("--html", action="store_true", help="static HTML (needs the theme: online)")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--offline", action="store_true", help="content build, local template")
+    mode.add_argument("--html", action="store_true", help="static HTML with the theme (online)")
     parser.add_argument("--no-execute", action="store_true", help="do not execute notebooks")
     args = parser.parse_args()
-    if args.offline and args.html:
-        parser.error("--html needs the downloaded theme; it cannot run with --offline")
-    return build(args.offline, args.html, not args.no_execute)
+    return build(args.offline, not args.no_execute)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,7 @@ def test_there_are_notebooks():
 def test_badge_points_at_own_path_and_install_cell_is_current(path: Path):
     nb = nbformat.read(path, as_version=4)
     rel = path.relative_to(colab.REPO_ROOT).as_posix()
-    expected = (
-        f"https://colab.research.google.com/github/{config.GITHUB_REPO}/blob/{config.GITHUB_REF}/{rel}"
-    )
+    expected = f"https://colab.research.google.com/github/{config.GITHUB_REPO}/blob/{config.GITHUB_REF}/{rel}"
     assert f"({expected})" in nb.cells[0].source, f"{rel}: badge does not open {rel}"
     assert colab.problems(path) == []
 
@@ -61,6 +59,6 @@ def test_install_cell_does_nothing_outside_colab():
 
 def test_install_cell_protects_torch_and_numpy():
     source = colab.install_source()
-    assert '"-c", "/tmp/keep.txt"' in source and '("torch", "numpy")' in source
+    assert '"-c",\n            "/tmp/keep.txt",' in source and '("torch", "numpy")' in source
     assert f"git+https://github.com/{config.GITHUB_REPO}@{config.GITHUB_REF}" in source
     assert "Restart" in source

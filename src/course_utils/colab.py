@@ -21,7 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # The install cell cannot import course_utils (it is what gets installed), so it is self-contained.
 # Why a constraints file: pip must never replace Colab's CUDA build of torch or its numpy.
-INSTALL_CELL = '''\
+INSTALL_CELL = """\
 # Colab only: install the course package at the pinned ref, keeping Colab's torch and numpy.
 import sys
 
@@ -35,16 +35,28 @@ if "google.colab" in sys.modules:
     before = _versions()
     with open("/tmp/keep.txt", "w") as f:
         f.write("".join(f"{p}=={before[p]}\\n" for p in ("torch", "numpy") if p in before))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "-c", "/tmp/keep.txt",
-                    "course-utils @ git+https://github.com/REPO@REF"], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "-c",
+            "/tmp/keep.txt",
+            "course-utils @ git+https://github.com/REPO@REF",
+        ],
+        check=True,
+    )
     changed = {n for n, v in _versions().items() if before.get(n) not in (None, v)}
-    loaded = {d.lower() for m, ds in md.packages_distributions().items()
-              if m in sys.modules for d in ds}
+    loaded = {
+        d.lower() for m, ds in md.packages_distributions().items() if m in sys.modules for d in ds
+    }
     if changed & loaded:
         print("Installed. Restart the runtime now (Runtime > Restart session), then run all cells.")
     else:
         print("Course package installed; no restart needed.")
-'''
+"""
 
 
 def badge_url(nb_path: str | Path) -> str:
@@ -63,7 +75,7 @@ def badge_markdown(nb_path: str | Path) -> str:
 
 def install_source() -> str:
     """The install cell's code, pointing at the configured repository and ref."""
-    return INSTALL_CELL.replace("REPO@REF", f"{GITHUB_REPO}@{GITHUB_REF}")
+    return INSTALL_CELL.replace("REPO@REF", f"{GITHUB_REPO}@{GITHUB_REF}").rstrip("\n")
 
 
 def _relative(path: Path) -> Path:
@@ -80,7 +92,7 @@ def sync_notebook(path: Path, nb: nbformat.NotebookNode) -> nbformat.NotebookNod
     badge = nbformat.v4.new_markdown_cell(badge_markdown(_relative(path)))
     badge.metadata["tags"] = [BADGE_TAG]
     install = nbformat.v4.new_code_cell(install_source())
-    install.metadata["tags"] = [INSTALL_TAG]
+    install.metadata["tags"] = [INSTALL_TAG, "remove-cell"]  # remove-cell: hidden on the website
     badge.id, install.id = "colab-badge", "colab-install"
     nb.cells = [badge, install, *cells]
     return nb
