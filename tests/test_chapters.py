@@ -1,0 +1,39 @@
+"""Structure every chapter notebook must have (content is executed by nbval and the book build)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+BIB_KEYS = set(re.findall(r"@\w+\{(\w+),", (ROOT / "book" / "references.bib").read_text()))
+
+
+def _markdown(path: Path) -> str:
+    nb = nbformat.read(path, as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.name)
+def test_chapter_structure(path: Path):
+    text = _markdown(path)
+    titles = re.findall(r"^# .+", text, flags=re.M)
+    assert len(titles) == 1, f"{path.name}: exactly one H1 title, found {titles}"
+    assert "Misconceptions this chapter corrects" in text, f"{path.name}: no misconceptions box"
+    cited = set(re.findall(r"@([A-Za-z0-9_]+)\]", text)) | set(
+        re.findall(r"\[@([A-Za-z0-9_]+)", text)
+    )
+    assert cited, f"{path.name}: cites no paper"
+    assert cited <= BIB_KEYS, (
+        f"{path.name}: citations missing from references.bib: {cited - BIB_KEYS}"
+    )
+
+
+def test_every_chapter_is_in_the_book():
+    toc = (ROOT / "book" / "myst.yml").read_text()
+    for path in CHAPTERS:
+        assert f"../notebooks/{path.name}" in toc, f"{path.name} is not in book/myst.yml"
