@@ -1,0 +1,1 @@
+"""Helpers for the exercise tests: built otter output, notebook namespaces, bad submissions."""
