@@ -26,9 +26,8 @@ NOTEBOOKS := notebooks solutions
         benchmark doctor sync-colab
 
 install:
-	$(PYTHON) -m pip install "$(TORCH)"
+	$(PYTHON) -m pip install $(TORCH)
 	$(PYTHON) -m pip install -e ".[dev]"
-	$(PYTHON) -m ipykernel install --user --name python3 >/dev/null
 
 test: lint notebooks-clean exercises-check pytest book-offline
 
