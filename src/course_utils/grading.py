@@ -216,12 +216,40 @@ def check_close(
     raise GradingFailure(f"{message} {hint}".strip())
 
 
+def check_rate(
+    count: int,
+    total: int,
+    expected: float,
+    *,
+    name: str,
+    sigmas: float = 5.0,
+    hint: str = "",
+) -> None:
+    """Check that `count` hits out of `total` random trials fit the probability `expected`.
+
+    Fails when the observed rate is more than `sigmas` binomial standard deviations,
+    sqrt(p (1 - p) / total), away from `expected`: with the default 5, a correct random answer
+    fails with probability below 1e-6, while a wrong rate fails reliably on large samples.
+    """
+    if total <= 0:
+        raise GradingFailure(f"{name} could not be measured: there was nothing to count.")
+    rate = count / total
+    allowed = sigmas * (expected * (1 - expected) / total) ** 0.5
+    if abs(rate - expected) > allowed:
+        message = (
+            f"{name} is {rate:.4f} ({count} of {total}), but it should be close to {expected:g} "
+            f"(within {allowed:.4f} for this sample size)."
+        )
+        raise GradingFailure(f"{message} {hint}".strip())
+
+
 __all__ = [
     "DEFAULT_SECONDS",
     "GradingFailure",
     "call_answer",
     "call_with_limit",
     "check_close",
+    "check_rate",
     "check_tensor",
     "get_answer",
     "unpack",
