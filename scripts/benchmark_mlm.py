@@ -1,0 +1,195 @@
+"""Benchmark: masked-only MLM head (course loop) vs the stock full-vocabulary loss.
+
+The stock `BertForMaskedLM(labels=...)` projects every position onto the vocabulary and the loss
+then ignores the ~85% that are not targets (Devlin et al. 2019, arXiv:1810.04805, mask 15%).
+`course_utils.mlm.masked_lm_loss` projects the targets only. Both variants train the same small
+BERT (budget sizes, same initial weights) on identical pre-masked batches with `train_mlm`.
+
+Peak memory: each variant runs in a fresh subprocess; on CPU we report the growth of
+`resource.getrusage(RUSAGE_SELF).ru_maxrss` (peak resident set) at the end of training minus the
+resident set just before the model is built (/proc/self/statm); on CUDA
+`torch.cuda.max_memory_allocated`.
+
+    COURSE_DATA_DIR=../shared/data python scripts/benchmark_mlm.py [--budget cpu] [--steps 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+VARIANTS = ("course (masked-only head)", "stock (full-vocabulary head)")
+
+
+def prepare(budget: str, vocab_size: int, n_batches: int, batch_size: int, out: Path) -> None:
+    """Tokenizer, WikiText-2 blocks and `n_batches` masked batches with a fixed seed -> out."""
+    from transformers import DataCollatorForLanguageModeling
+
+    from course_utils.data import load_course_dataset
+    from course_utils.mlm import model_size
+    from course_utils.packing import load_blocks
+    from course_utils.tokenization import train_wordpiece
+
+    texts = list(load_course_dataset("wikitext-2", split="train")["text"])
+    tokenizer = train_wordpiece(texts, vocab_size)
+    block = model_size(budget).block
+    blocks = load_blocks(tokenizer, "train", block)
+    rows = [{"input_ids": x} for x in blocks["input_ids"][: n_batches * batch_size]]
+    collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=0)
+    batches = [collator(rows[i : i + batch_size]) for i in range(0, len(rows), batch_size)]
+    batches = [{k: b[k] for k in ("input_ids", "attention_mask", "labels")} for b in batches]
+    torch.save({"batches": batches, "vocab_size": len(tokenizer)}, out)
+
+
+def build_model(budget: str, vocab_size: int) -> torch.nn.Module:
+    from transformers import BertForMaskedLM
+
+    from course_utils.mlm import small_bert_config
+
+    torch.manual_seed(0)  # same initial weights in both variants
+    return BertForMaskedLM(small_bert_config(vocab_size, budget))
+
+
+def _rss_kib() -> float:
+    """Current resident set size in KiB (Linux /proc), else the peak so far (ru_maxrss)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 1024
+    except (OSError, ValueError, IndexError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run_variant(variant: int, data: Path, budget: str, warmup: int, steps: int) -> dict:
+    """Train one variant for warmup + steps steps; tokens/s over the last `steps` steps."""
+    from course_utils.mlm import TrainConfig, full_vocab_loss, masked_lm_loss, train_mlm
+
+    saved = torch.load(data, weights_only=True)
+    batches = saved["batches"][: warmup + steps]
+    cuda = torch.cuda.is_available()
+    before = _rss_kib()
+    model = build_model(budget, saved["vocab_size"])
+    config = TrainConfig(steps=warmup + steps, batch_size=len(batches[0]["input_ids"]))
+    loss_fn = masked_lm_loss if variant == 0 else full_vocab_loss
+    history = train_mlm(model, batches, config, progress=False, loss_fn=loss_fn)
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
+    seconds = sum(history.step_seconds[warmup:])
+    if cuda:
+        peak_mib = torch.cuda.max_memory_allocated() / 2**20
+    else:
+        peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return {
+        "variant": VARIANTS[variant],
+        "tokens_per_s": tokens / seconds,
+        "peak_mib": peak_mib,
+        "first_loss": history.train_loss[0],
+        "last_loss": history.train_loss[-1],
+        "n_params": history.n_params,
+    }
+
+
+def _summary(runs: list[dict]) -> dict:
+    """Median tokens/s and peak memory over the repeats of one variant, with the tokens/s range."""
+    speeds = sorted(r["tokens_per_s"] for r in runs)
+    peaks = sorted(r["peak_mib"] for r in runs)
+    return {
+        **runs[0],
+        "tokens_per_s": statistics.median(speeds),
+        "speed_range": (speeds[0], speeds[-1]),
+        "peak_mib": statistics.median(peaks),
+    }
+
+
+def same_loss(data: Path, budget: str) -> tuple[float, float]:
+    """Both losses on the same batch, same weights, eval mode (no dropout)."""
+    from course_utils.mlm import full_vocab_loss, masked_lm_loss
+
+    saved = torch.load(data, weights_only=True)
+    model = build_model(budget, saved["vocab_size"]).eval()
+    batch = saved["batches"][0]
+    with torch.no_grad():
+        return masked_lm_loss(model, batch).loss.item(), full_vocab_loss(model, batch).loss.item()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
+    parser.add_argument("--vocab-size", type=int, default=8192)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=2, help="alternating runs per variant")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch threads (default: torch's)"
+    )
+    parser.add_argument("--variant", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.variant is not None:  # child process: one variant, result as JSON on the last line
+        result = run_variant(args.variant, args.data, args.budget, args.warmup, args.steps)
+        print(json.dumps(result))
+        return 0
+
+    shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not os.environ.get("COURSE_DATA_DIR") and shared.is_dir():
+        os.environ["COURSE_DATA_DIR"] = str(shared)
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "batches.pt"
+        prepare(args.budget, args.vocab_size, args.warmup + args.steps, args.batch_size, data)
+        course_loss, stock_loss = same_loss(data, args.budget)
+        runs: list[list[dict]] = [[] for _ in VARIANTS]
+        # alternate the variants: a shared machine's load drifts, and both should see the same
+        for _ in range(args.repeats):
+            for variant in range(len(VARIANTS)):
+                cmd = [sys.executable, __file__, "--variant", str(variant), "--data", str(data)]
+                cmd += ["--budget", args.budget, "--warmup", str(args.warmup)]
+                cmd += ["--steps", str(args.steps)]
+                cmd += ["--threads", str(args.threads)] if args.threads else []
+                out = subprocess.run(cmd, check=True, capture_output=True, text=True)
+                runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
+        results = [_summary(r) for r in runs]
+
+    device = "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
+    memory = "torch.cuda.max_memory_allocated" if device == "cuda" else "ru_maxrss growth"
+    print(
+        f"\nsmall BERT at budget {args.budget}: {results[0]['n_params']:,} parameters, vocab "
+        f"{args.vocab_size}, batch {args.batch_size}, {args.steps} timed steps after "
+        f"{args.warmup} warm-up steps, median of {args.repeats} alternating runs, device {device}, "
+        f"{torch.get_num_threads()} torch threads, torch {torch.__version__}"
+    )
+    diff = abs(course_loss - stock_loss)
+    print(
+        f"same batch, eval mode: loss {course_loss:.6f} (course) vs {stock_loss:.6f} (stock), "
+        f"|diff| = {diff:.2e}"
+    )
+    header = f"{'variant':<30} {'tokens/s':>10} {'(min-max)':>13} {'ratio':>6} {'peak MiB':>9} "
+    header += f"{'loss 1st->last':>16}"
+    print(header + f"   (peak memory: {memory})")
+    base = results[1]["tokens_per_s"]
+    for r in results:
+        losses = f"{r['first_loss']:.3f}->{r['last_loss']:.3f}"
+        spread = f"{r['speed_range'][0]:.0f}-{r['speed_range'][1]:.0f}"
+        print(
+            f"{r['variant']:<30} {r['tokens_per_s']:>10.0f} {spread:>13} "
+            f"{r['tokens_per_s'] / base:>5.2f}x "
+            f"{r['peak_mib']:>9.0f} {losses:>16}"
+        )
+    if abs(course_loss - stock_loss) > 1e-4:
+        print("WARNING: the two losses differ by more than 1e-4")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
