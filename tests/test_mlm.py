@@ -216,3 +216,40 @@ def test_train_mlm_is_reproducible(tokenizers: dict) -> None:
         for _ in range(2)
     ]
     assert runs[0].train_loss == runs[1].train_loss  # dropout drawn from config.seed
+
+
+def test_accuracy_by_target_kind_separates_copyable_targets():
+    import torch.nn.functional as F
+    from torch import nn
+
+    from course_utils.mlm import MLMOutput, accuracy_by_target_kind
+
+    class Copier(nn.Module):
+        """Predicts exactly the token it is shown: right on unchanged targets only."""
+
+        def __init__(self, vocab: int) -> None:
+            super().__init__()
+            self.vocab = vocab
+            self.weight = nn.Parameter(torch.zeros(1))
+
+    mask_id, vocab = 4, 20
+    shown = torch.tensor([[mask_id, 6, 11, 8, mask_id, 10]])
+    labels = torch.tensor([[5, 6, 7, -100, 9, 10]])  # mask, unchanged, random, -, mask, unchanged
+    logits = F.one_hot(shown, vocab).float()[labels != -100]
+
+    def fake_loss(model, batch):
+        return MLMOutput(torch.tensor(0.0), logits, batch["labels"][batch["labels"] != -100])
+
+    import course_utils.mlm as mlm
+
+    original = mlm.masked_lm_loss
+    mlm.masked_lm_loss = fake_loss
+    try:
+        result = accuracy_by_target_kind(
+            Copier(vocab), [{"input_ids": shown, "labels": labels}], mask_id
+        )
+    finally:
+        mlm.masked_lm_loss = original
+    assert result["mask token"] == {"accuracy": 0.0, "n_targets": 2}
+    assert result["random token"] == {"accuracy": 0.0, "n_targets": 1}
+    assert result["unchanged"] == {"accuracy": 1.0, "n_targets": 2}

@@ -315,6 +315,41 @@ def evaluate_batches(
     return {"loss": loss, "accuracy": correct / n, "perplexity": math.exp(loss), "n_targets": n}
 
 
+def accuracy_by_target_kind(
+    model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]], mask_token_id: int
+) -> dict[str, dict[str, float]]:
+    """Accuracy split by what the model was shown at each target: mask token, random, unchanged.
+
+    The 10% of targets left unchanged can be solved by copying the input, so overall accuracy can
+    look good while the model learned little from context; the `[MASK]` row is the honest one.
+    (A random replacement that happens to equal the original counts as unchanged.)
+    """
+    was_training = model.training
+    model.eval()
+    counts = {kind: [0, 0] for kind in ("mask token", "random token", "unchanged")}
+    try:
+        with torch.no_grad():
+            for batch in batches:
+                with autocast(_device_of(model)):
+                    out = masked_lm_loss(model, batch)
+                shown = batch["input_ids"][batch["labels"] != IGNORE_INDEX].to(out.labels.device)
+                hit = out.logits.argmax(-1) == out.labels
+                kinds = {
+                    "mask token": shown == mask_token_id,
+                    "random token": (shown != mask_token_id) & (shown != out.labels),
+                    "unchanged": shown == out.labels,
+                }
+                for kind, where in kinds.items():
+                    counts[kind][0] += int(hit[where].sum())
+                    counts[kind][1] += int(where.sum())
+    finally:
+        model.train(was_training)
+    return {
+        kind: {"accuracy": c / n if n else float("nan"), "n_targets": n}
+        for kind, (c, n) in counts.items()
+    }
+
+
 def evaluate_mlm(
     model: nn.Module,
     valid_blocks: Mapping[str, torch.Tensor] | torch.Tensor,
