@@ -57,6 +57,15 @@ def execute_notebooks(tree: Path) -> None:
             os.environ["MPLBACKEND"] = env_backend
 
 
+def unique_cell_ids(tree: Path) -> None:
+    """Cell ids become page identifiers, which must be unique across the whole book."""
+    for path in tree.rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            cell.id = f"{path.stem}-{cell.id}"
+        nbformat.write(nb, path)
+
+
 def unlink_badge_images(tree: Path) -> None:
     """Offline, mystmd cannot fetch the remote badge image: keep the Colab link as plain text."""
     for path in tree.rglob("*.ipynb"):
@@ -90,6 +99,7 @@ def build(offline: bool, execute: bool) -> int:
             shutil.copytree(ROOT / name, tree / name, ignore=ignore)
         if execute:
             execute_notebooks(tree)
+        unique_cell_ids(tree)
         if offline:
             unlink_badge_images(tree)
             myst = tree / "book" / "myst.yml"
