@@ -44,3 +44,13 @@ def shared_data_dir() -> Path:
 def shared_hub_cache(shared_dir: Path) -> Path:
     """Read-only Hugging Face Hub cache holding all-MiniLM-L6-v2."""
     return shared_dir / "hf-hub"
+
+
+@pytest.fixture(scope="session")
+def wiki_lines(shared_data_dir: Path) -> list[str]:
+    """The first 6000 lines of the offline WikiText-2 train split (real text for tokenizers)."""
+    from course_utils.data import load_course_dataset
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("COURSE_DATA_DIR", str(shared_data_dir))
+        return list(load_course_dataset("wikitext-2", split="train")["text"][:6000])

@@ -9,7 +9,6 @@ import torch
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForLanguageModeling
 
-from course_utils.data import load_course_dataset
 from course_utils.masking import (
     IGNORE_INDEX,
     DynamicMaskingCollator,
@@ -23,13 +22,6 @@ from course_utils.tokenization import train_wordpiece
 MLM, MASK_P, RANDOM_P = 0.15, 0.8, 0.1
 MIN_TOKENS = 200_000
 SIGMAS = 4.0
-
-
-@pytest.fixture(scope="session")
-def wiki_lines(shared_data_dir) -> list[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COURSE_DATA_DIR", str(shared_data_dir))
-        return list(load_course_dataset("wikitext-2", split="train")["text"][:6000])
 
 
 @pytest.fixture(scope="session")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from transformers import AutoTokenizer
 
-from course_utils.data import load_course_dataset
 from course_utils.tokenization import (
     BPE_SPECIAL_TOKENS,
     WORDPIECE_SPECIAL_TOKENS,
@@ -24,22 +23,15 @@ UNICODE_SAMPLES = [
 
 
 @pytest.fixture(scope="session")
-def wiki_lines(shared_data_dir) -> list[str]:
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("COURSE_DATA_DIR", str(shared_data_dir))
-        return list(load_course_dataset("wikitext-2", split="train")["text"][:3000])
-
-
-@pytest.fixture(scope="session")
 def wordpiece_dir(wiki_lines, tmp_path_factory):
     out = tmp_path_factory.mktemp("wordpiece")
-    return train_wordpiece(wiki_lines, VOCAB, out_dir=out), out
+    return train_wordpiece(wiki_lines[:3000], VOCAB, out_dir=out), out
 
 
 @pytest.fixture(scope="session")
 def bpe_dir(wiki_lines, tmp_path_factory):
     out = tmp_path_factory.mktemp("bpe")
-    return train_byte_level_bpe(wiki_lines, VOCAB, out_dir=out), out
+    return train_byte_level_bpe(wiki_lines[:3000], VOCAB, out_dir=out), out
 
 
 # ---- WordPiece ---------------------------------------------------------------------------------
@@ -78,7 +70,7 @@ def test_wordpiece_pair_template(wordpiece_dir):
 
 def test_wordpiece_unseen_characters_are_unk(wordpiece_dir, wiki_lines):
     tok, _ = wordpiece_dir
-    seen = set("".join(wiki_lines))
+    seen = set("".join(wiki_lines[:3000]))
     unseen = [c for c in "😀🚀ǂŋ서울" if c not in seen]
     assert len(unseen) >= 4
     for char in unseen:

@@ -72,13 +72,11 @@ def _check_vocab(vocab_size: int) -> None:
         raise ValueError(f"vocab_size must be an int >= 8, got {vocab_size!r}")
 
 
-def small_bert_config(
-    vocab_size: int, budget: Budget | str | None = None, **overrides: Any
-) -> BertConfig:
-    """A BertConfig (Devlin et al. 2019) sized by the budget; `overrides` win over the sizes."""
+def _encoder_sizes(vocab_size: int, budget: Budget | str | None) -> dict[str, Any]:
+    """The config fields that BERT and RoBERTa share, sized by the budget."""
     _check_vocab(vocab_size)
     size = model_size(budget)
-    kwargs: dict[str, Any] = dict(
+    return dict(
         vocab_size=vocab_size,
         hidden_size=size.hidden,
         num_hidden_layers=size.layers,
@@ -87,8 +85,15 @@ def small_bert_config(
         # a learned position table as long as the blocks we train on: longer inputs would hit
         # untrained rows anyway
         max_position_embeddings=size.block,
-        type_vocab_size=2,  # segments A/B, as BERT (kept for the NSP discussion and fine-tuning)
     )
+
+
+def small_bert_config(
+    vocab_size: int, budget: Budget | str | None = None, **overrides: Any
+) -> BertConfig:
+    """A BertConfig (Devlin et al. 2019) sized by the budget; `overrides` win over the sizes."""
+    kwargs = _encoder_sizes(vocab_size, budget)
+    kwargs["type_vocab_size"] = 2  # segments A/B, as BERT (kept for NSP and fine-tuning)
     kwargs.update(overrides)
     return BertConfig(**kwargs)
 
@@ -106,18 +111,12 @@ def small_roberta_config(
     As the real checkpoint (not RobertaConfig()'s defaults): max_position_embeddings = block + 2
     since RoBERTa numbers positions from padding_idx + 1 = 2; one segment type; LayerNorm eps 1e-5.
     """
-    _check_vocab(vocab_size)
+    kwargs = _encoder_sizes(vocab_size, budget)
     for name, value in (("pad", pad_token_id), ("bos", bos_token_id), ("eos", eos_token_id)):
         if not 0 <= value < vocab_size:
             raise ValueError(f"{name}_token_id={value} is outside the vocabulary (0..{vocab_size})")
-    size = model_size(budget)
-    kwargs: dict[str, Any] = dict(
-        vocab_size=vocab_size,
-        hidden_size=size.hidden,
-        num_hidden_layers=size.layers,
-        num_attention_heads=size.heads,
-        intermediate_size=size.ffn,
-        max_position_embeddings=size.block + pad_token_id + 1,
+    kwargs.update(
+        max_position_embeddings=kwargs["max_position_embeddings"] + pad_token_id + 1,
         type_vocab_size=1,
         layer_norm_eps=1e-5,
         pad_token_id=pad_token_id,
