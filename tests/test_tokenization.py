@@ -46,18 +46,26 @@ def test_wordpiece_special_tokens_and_size(wordpiece_dir):
     assert any(t.startswith("##") for t in tok.get_vocab())  # continuation pieces exist
 
 
-def test_wordpiece_roundtrip_with_autotokenizer(wordpiece_dir):
-    tok, out = wordpiece_dir
+SENTENCE = "The Valkyria series is a tactical role playing game."
+
+
+def _reload_and_encode(tok, out):
+    """Reload a saved tokenizer with AutoTokenizer; it must match the original and encode alike."""
     loaded = AutoTokenizer.from_pretrained(out)
     assert loaded.special_tokens_map == tok.special_tokens_map
     assert loaded.get_vocab() == tok.get_vocab()
-    text = "The Valkyria series is a tactical role playing game."
-    enc = loaded(text)
-    assert enc["input_ids"] == tok(text)["input_ids"]
+    enc = loaded(SENTENCE)
+    assert enc["input_ids"] == tok(SENTENCE)["input_ids"]
+    return loaded, enc
+
+
+def test_wordpiece_roundtrip_with_autotokenizer(wordpiece_dir):
+    tok, out = wordpiece_dir
+    loaded, enc = _reload_and_encode(tok, out)
     assert (
         enc["input_ids"][0] == loaded.cls_token_id and enc["input_ids"][-1] == loaded.sep_token_id
     )
-    assert loaded.decode(enc["input_ids"], skip_special_tokens=True) == text.lower()
+    assert loaded.decode(enc["input_ids"], skip_special_tokens=True) == SENTENCE.lower()
 
 
 def test_wordpiece_pair_template(wordpiece_dir):
@@ -103,15 +111,10 @@ def test_bpe_special_ids_match_roberta_base(bpe_dir):
 
 def test_bpe_roundtrip_with_autotokenizer(bpe_dir):
     tok, out = bpe_dir
-    loaded = AutoTokenizer.from_pretrained(out)
-    assert loaded.special_tokens_map == tok.special_tokens_map
-    assert loaded.get_vocab() == tok.get_vocab()
-    text = "The Valkyria series is a tactical role playing game."
-    enc = loaded(text)
-    assert enc["input_ids"] == tok(text)["input_ids"]
+    loaded, enc = _reload_and_encode(tok, out)
     assert enc["input_ids"][0] == 0 and enc["input_ids"][-1] == 2  # <s> ... </s>
     assert "token_type_ids" not in enc  # one segment, as RoBERTa
-    assert loaded.decode(enc["input_ids"], skip_special_tokens=True) == text
+    assert loaded.decode(enc["input_ids"], skip_special_tokens=True) == SENTENCE
     pair = loaded("a game", "a series")["input_ids"]
     assert loaded.convert_ids_to_tokens(pair).count("</s>") == 3  # <s> A </s></s> B </s>
 
