@@ -7,11 +7,20 @@ import random
 
 import pytest
 import torch
-from transformers import BertForMaskedLM, DataCollatorForLanguageModeling, RobertaForMaskedLM
+from transformers import (
+    AlbertConfig,
+    AlbertForMaskedLM,
+    BertForMaskedLM,
+    DataCollatorForLanguageModeling,
+    ElectraConfig,
+    ElectraForMaskedLM,
+    RobertaForMaskedLM,
+)
 
 from course_utils.mlm import (
     IGNORE_INDEX,
     TrainConfig,
+    _layers_by_parts,
     evaluate_batches,
     evaluate_mlm,
     full_vocab_loss,
@@ -45,6 +54,12 @@ def _model(family: str, tokenizer, seed: int = 0):
     torch.manual_seed(seed)
     if family == "bert":
         return BertForMaskedLM(small_bert_config(len(tokenizer), "ci"))
+    if family in ("electra", "albert"):  # generator with E != H (embeddings_project); ALBERT
+        sizes = dict(vocab_size=len(tokenizer), embedding_size=32, hidden_size=64)
+        sizes.update(num_hidden_layers=2, num_attention_heads=2, intermediate_size=128)
+        if family == "electra":
+            return ElectraForMaskedLM(ElectraConfig(**sizes))
+        return AlbertForMaskedLM(AlbertConfig(**sizes))
     config = small_roberta_config(
         len(tokenizer),
         "ci",
@@ -99,12 +114,16 @@ def test_bad_input_raises_value_error(call) -> None:
         call()
 
 
-@pytest.mark.parametrize("family", ["bert", "roberta"])
-def test_masked_only_loss_and_gradients_match_stock(family: str, tokenizers: dict) -> None:
-    tokenizer = tokenizers[family]
+@pytest.mark.parametrize("last_layer_at_targets", [True, False])
+@pytest.mark.parametrize("family", ["bert", "roberta", "electra", "albert"])
+def test_masked_only_loss_and_gradients_match_stock(
+    family: str, last_layer_at_targets: bool, tokenizers: dict
+) -> None:
+    tokenizer = tokenizers["roberta" if family == "roberta" else "bert"]
     model = _model(family, tokenizer).eval()  # eval: no dropout, so both passes are identical
-    batch = _batch(tokenizer)
-    ours = masked_lm_loss(model, batch)
+    batch = _batch(tokenizer)  # padded rows: the last layer's keys must skip the padding
+    assert bool((batch["attention_mask"] == 0).any())
+    ours = masked_lm_loss(model, batch, last_layer_at_targets=last_layer_at_targets)
     stock = model(**batch).loss
     n_targets = int((batch["labels"] != IGNORE_INDEX).sum())
     assert ours.logits.shape == (n_targets, len(tokenizer))
@@ -118,6 +137,34 @@ def test_masked_only_loss_and_gradients_match_stock(family: str, tokenizers: dic
         assert (g1 is None) == (g2 is None)
         if g1 is not None:
             torch.testing.assert_close(g1, g2, atol=1e-6, rtol=1e-4)
+
+
+def test_last_layer_runs_by_parts_only_where_it_can(tokenizers: dict) -> None:
+    tok = tokenizers["bert"]
+    for family in ("bert", "roberta", "electra"):
+        tokenizer = tokenizers["roberta" if family == "roberta" else "bert"]
+        assert _layers_by_parts(_model(family, tokenizer).base_model) is not None, family
+    assert _layers_by_parts(_model("albert", tok).base_model) is None  # shared groups: whole
+
+
+def test_last_layer_at_targets_with_segments_and_dropout(tokenizers: dict) -> None:
+    tokenizer = tokenizers["bert"]
+    model = _model("bert", tokenizer).eval()
+    batch = _batch(tokenizer)
+    batch["token_type_ids"] = (
+        (torch.arange(batch["input_ids"].shape[1]) >= 10)
+        .long()
+        .expand(batch["input_ids"].shape[0], -1)
+    )
+    ours = masked_lm_loss(model, batch).loss
+    torch.testing.assert_close(ours, model(**batch).loss, atol=1e-5, rtol=1e-5)
+    model.train()  # dropout on: a different number each pass, but finite and trainable
+    loss = masked_lm_loss(model, batch).loss
+    loss.backward()
+    assert (
+        torch.isfinite(loss)
+        and model.bert.encoder.layer[-1].attention.self.query.weight.grad.abs().sum() > 0
+    )
 
 
 def test_batch_without_targets_gives_zero_loss(tokenizers: dict) -> None:

@@ -46,6 +46,14 @@ def test_wordpiece_special_tokens_and_size(wordpiece_dir):
     assert any(t.startswith("##") for t in tok.get_vocab())  # continuation pieces exist
 
 
+def test_wordpiece_ids_do_not_depend_on_the_trainers_hash_order(wordpiece_dir):
+    # the trainer numbers its alphabet and tied merges in hash order; we renumber: specials, sorted
+    tok, _ = wordpiece_dir
+    by_id = sorted(tok.get_vocab(), key=tok.get_vocab().get)
+    assert by_id[:5] == WORDPIECE_SPECIAL_TOKENS
+    assert by_id[5:] == sorted(by_id[5:])
+
+
 SENTENCE = "The Valkyria series is a tactical role playing game."
 
 

@@ -160,12 +160,98 @@ def _device_of(model: nn.Module) -> torch.device:
     return next(model.parameters()).device
 
 
-def masked_lm_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> MLMOutput:
+def _layers_by_parts(encoder: nn.Module) -> nn.ModuleList | None:
+    """The encoder's layers if they are BERT-style blocks that we can run piece by piece.
+
+    BERT, RoBERTa and ELECTRA layers have attention.self.{query,key,value}, attention.output,
+    intermediate and output; ALBERT (shared layer groups) does not and runs whole.
+    """
+    layers = getattr(getattr(encoder, "encoder", None), "layer", None)
+    if not isinstance(layers, nn.ModuleList) or len(layers) == 0:
+        return None
+    last = layers[-1]
+    parts = ("attention.self.query", "attention.self.key", "attention.self.value")
+    parts += ("attention.output", "intermediate", "output")
+    try:
+        for part in parts:
+            last.get_submodule(part)
+    except AttributeError:
+        return None
+    return None if getattr(last, "is_decoder", False) else layers
+
+
+def _last_layer_at_targets(
+    layer: nn.Module, hidden: torch.Tensor, where: torch.Tensor, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """One BERT layer, computed only for the rows the MLM head reads: (n_targets, H).
+
+    Keys and values come from every position (a target attends to its whole block); queries, the
+    attention output, the residuals and the feed-forward block are computed at targets only.
+    """
+    attn = layer.attention.self
+    batch, _, width = hidden.shape
+    heads, head_dim = attn.num_attention_heads, attn.attention_head_size
+    rows, cols = where.nonzero(as_tuple=True)
+    slot = (where.cumsum(1) - 1)[rows, cols]  # index of a target among its row's targets
+    x = hidden[rows, cols]  # (n_targets, H): the residual stream at the targets
+    # queries padded to (B, max targets per row, H): one attention call for the whole batch
+    query = x.new_zeros(batch, int(slot.max()) + 1, width)
+    query[rows, slot] = attn.query(x)
+
+    def split(t: torch.Tensor) -> torch.Tensor:  # (B, T, H) -> (B, heads, T, head_dim)
+        return t.view(batch, -1, heads, head_dim).transpose(1, 2)
+
+    context = F.scaled_dot_product_attention(
+        split(query),
+        split(attn.key(hidden)),
+        split(attn.value(hidden)),
+        attn_mask=mask,
+        dropout_p=attn.dropout.p if attn.training else 0.0,
+        scale=getattr(attn, "scaling", None),
+    )
+    context = context.transpose(1, 2).reshape(batch, -1, width)[rows, slot]
+    attended = layer.attention.output(context, x)  # dense, dropout, LayerNorm(. + x)
+    return layer.output(layer.intermediate(attended), attended)
+
+
+def hidden_at_targets(
+    encoder: nn.Module, inputs: Mapping[str, torch.Tensor], where: torch.Tensor
+) -> torch.Tensor:
+    """Final hidden states at the positions in `where` (B, L) only: (n_targets, H).
+
+    All layers but the last run on every position, exactly as the model's own forward. The last
+    one runs by parts at the targets (`_last_layer_at_targets`): nothing downstream reads its
+    other rows. Encoders whose layers cannot run by parts (ALBERT) run whole, then index.
+    """
+    layers = _layers_by_parts(encoder)
+    if layers is None:
+        return encoder(**inputs).last_hidden_state[where]
+    hidden = encoder.embeddings(
+        input_ids=inputs["input_ids"],
+        token_type_ids=inputs.get("token_type_ids"),
+        position_ids=inputs.get("position_ids"),
+    )
+    if hasattr(encoder, "embeddings_project"):  # ELECTRA when embedding size != hidden size
+        hidden = encoder.embeddings_project(hidden)
+    pad = inputs.get("attention_mask")
+    mask = None  # additive (B, 1, 1, L): -inf-like on padding keys, as the model builds it
+    if pad is not None and not bool(pad.all()):
+        mask = (1.0 - pad[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+    for layer in layers[:-1]:
+        hidden = layer(hidden, mask)
+    return _last_layer_at_targets(layers[-1], hidden, where, mask)
+
+
+def masked_lm_loss(
+    model: nn.Module, batch: Mapping[str, torch.Tensor], last_layer_at_targets: bool = True
+) -> MLMOutput:
     """The MLM loss with the vocabulary projection computed at target positions only.
 
     `batch` holds input_ids, labels (IGNORE_INDEX = not a target) and optionally attention_mask,
-    token_type_ids, position_ids. Equal to `model(**batch).loss` of the stock head. A batch with no
-    target gives loss 0 (still attached to the graph) where the stock loss would be NaN.
+    token_type_ids, position_ids. Equal to `model(**batch).loss` of the stock head. With
+    `last_layer_at_targets` the encoder's last layer also runs at the targets only (see
+    `hidden_at_targets`); False runs the whole encoder and then indexes. A batch with no target
+    gives loss 0 (still attached to the graph) where the stock loss would be NaN.
     """
     if "input_ids" not in batch or "labels" not in batch:
         raise ValueError(f"batch needs input_ids and labels, got keys {sorted(batch)}")
@@ -178,15 +264,17 @@ def masked_lm_loss(model: nn.Module, batch: Mapping[str, torch.Tensor]) -> MLMOu
     device = _device_of(model)
     inputs = {k: batch[k].to(device) for k in _ENCODER_INPUTS if batch.get(k) is not None}
     labels = labels.to(device)
-    hidden = encoder(**inputs).last_hidden_state  # (B, L, H)
     where = labels != IGNORE_INDEX
-    # boolean indexing copies only the n_targets rows: (n_targets, H), then (n_targets, V)
-    logits = head(hidden[where])
     targets = labels[where]
     if targets.numel() == 0:
-        loss = hidden.sum() * 0.0
+        logits = head(encoder(**inputs).last_hidden_state[where])  # (0, V)
+        return MLMOutput(loss=logits.sum() * 0.0, logits=logits, labels=targets)
+    if last_layer_at_targets:
+        hidden = hidden_at_targets(encoder, inputs, where)  # (n_targets, H)
     else:
-        loss = F.cross_entropy(logits.float(), targets)  # float: stable under fp16 autocast
+        hidden = encoder(**inputs).last_hidden_state[where]  # (B, L, H) -> (n_targets, H)
+    logits = head(hidden)  # (n_targets, V): the vocabulary projection at targets only
+    loss = F.cross_entropy(logits.float(), targets)  # float: stable under fp16 autocast
     return MLMOutput(loss=loss, logits=logits, labels=targets)
 
 

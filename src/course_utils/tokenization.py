@@ -54,6 +54,24 @@ def _save(tokenizer: PreTrainedTokenizerFast, out_dir: Path | None) -> PreTraine
     return tokenizer
 
 
+def _sorted_wordpiece(vocab: dict[str, int]) -> models.WordPiece:
+    """The same WordPiece vocabulary with reproducible ids: specials 0-4, then sorted tokens.
+
+    The trainer orders its alphabet and its equal-score merges in hash order, so two runs on the
+    same text give the same tokens under different ids (and a model trained on one run's ids reads
+    garbage through the other's). Greedy longest-match only looks tokens up, so renumbering them
+    changes no tokenisation.
+    """
+    rest = sorted(set(vocab) - set(WORDPIECE_SPECIAL_TOKENS))
+    ordered = WORDPIECE_SPECIAL_TOKENS + rest
+    return models.WordPiece(
+        vocab={token: i for i, token in enumerate(ordered)},
+        unk_token="[UNK]",
+        continuing_subword_prefix="##",
+        max_input_chars_per_word=100,
+    )
+
+
 def train_wordpiece(
     texts: Iterable[str],
     vocab_size: int,
@@ -84,6 +102,7 @@ def train_wordpiece(
         show_progress=False,
     )
     tok.train_from_iterator(_nonempty(texts), trainer=trainer)
+    tok.model = _sorted_wordpiece(tok.get_vocab())
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
