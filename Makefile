@@ -23,7 +23,7 @@ export PYDEVD_DISABLE_FILE_VALIDATION = 1
 NOTEBOOKS := notebooks solutions
 
 .PHONY: install test lint notebooks-clean pytest exercises exercises-check book book-offline \
-        benchmark doctor sync-colab
+        benchmark benchmark-mlm doctor sync-colab
 
 install:
 	$(PYTHON) -m pip install $(TORCH)
@@ -58,6 +58,9 @@ exercises:
 
 benchmark:
 	$(PYTHON) scripts/benchmark_notebooks.py
+
+benchmark-mlm:
+	$(PYTHON) scripts/benchmark_mlm.py --budget cpu
 
 doctor:
 	$(PYTHON) -m course_utils.doctor

@@ -8,10 +8,11 @@ same small BERT (budget sizes, same initial weights) on identical pre-masked bat
 `train_mlm`: the course loss, the course loss with the last layer run whole (what the head alone
 buys), and the stock loss.
 
-Peak memory: each variant runs in a fresh subprocess; on CPU we report the growth of
-`resource.getrusage(RUSAGE_SELF).ru_maxrss` (peak resident set) during training over the resident
-set once the model is built and the libraries are loaded (/proc/self/statm), i.e. roughly the
-activations, gradients and optimizer state; on CUDA `torch.cuda.max_memory_allocated`.
+Memory, two numbers. "saved MiB": the activations autograd keeps for the backward pass of one
+step, counted exactly with saved-tensor hooks; this is where the variants differ. "peak MiB": each
+variant runs in a fresh subprocess and, after the warm-up steps, we reset the kernel's peak-RSS
+mark and report the peak resident set during the timed steps minus the resident set before them
+(Linux; noisy, since the allocator keeps freed memory); on CUDA `torch.cuda.max_memory_allocated`.
 
     COURSE_DATA_DIR=../shared/data python scripts/benchmark_mlm.py [--budget cpu] [--steps 20]
 """
@@ -75,38 +76,102 @@ def _rss_kib() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
+def _reset_peak_rss() -> None:
+    """Reset the kernel's peak-RSS mark (VmHWM) of this process; Linux only, else a no-op."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def _peak_rss_kib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return float(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def saved_for_backward_mib(model: torch.nn.Module, batch: dict, loss_fn) -> float:
+    """MiB of tensors autograd keeps for the backward pass of one step (the activations).
+
+    Exact and noise-free, unlike a resident-set peak; storages shared by several saved tensors
+    are counted once. Weights are excluded: they are the same in every variant.
+    """
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+    storages: dict[int, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        storage = t.untyped_storage()
+        if storage.data_ptr() not in weights:
+            storages[storage.data_ptr()] = storage.nbytes()
+        return t
+
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        loss_fn(model, batch).loss.backward()
+    model.zero_grad(set_to_none=True)
+    return sum(storages.values()) / 2**20
+
+
 def run_variant(variant: int, data: Path, budget: str, warmup: int, steps: int) -> dict:
-    """Train one variant for warmup + steps steps; tokens/s over the last `steps` steps."""
+    """Warm up for `warmup` steps, then time `steps` training steps of one variant."""
     from functools import partial
 
     from course_utils.mlm import TrainConfig, full_vocab_loss, masked_lm_loss, train_mlm
 
     saved = torch.load(data, weights_only=True)
     batches = saved["batches"][: warmup + steps]
+    batch_size = len(batches[0]["input_ids"])
     cuda = torch.cuda.is_available()
     model = build_model(budget, saved["vocab_size"])
-    before = _rss_kib()  # libraries loaded and weights allocated: what follows is training
-    config = TrainConfig(steps=warmup + steps, batch_size=len(batches[0]["input_ids"]))
     loss_fn = (
         masked_lm_loss,
         partial(masked_lm_loss, last_layer_at_targets=False),
         full_vocab_loss,
     )[variant]
-    history = train_mlm(model, batches, config, progress=False, loss_fn=loss_fn)
+    # warm-up: thread pools, allocator caches and lazy imports settle before anything is measured
+    warm = TrainConfig(steps=warmup, batch_size=batch_size)
+    train_mlm(model, batches[:warmup], warm, progress=False, loss_fn=loss_fn)
+    activations = saved_for_backward_mib(model, batches[0], loss_fn)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    _reset_peak_rss()
+    before = _rss_kib()
+    timed = TrainConfig(steps=steps, batch_size=batch_size)
+    history = train_mlm(model, batches[warmup:], timed, progress=False, loss_fn=loss_fn)
     tokens = sum(int(b["attention_mask"].sum()) for b in batches[warmup:])
-    seconds = sum(history.step_seconds[warmup:])
     if cuda:
         peak_mib = torch.cuda.max_memory_allocated() / 2**20
     else:
-        peak_mib = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+        peak_mib = (_peak_rss_kib() - before) / 1024
     return {
         "variant": VARIANTS[variant],
-        "tokens_per_s": tokens / seconds,
+        "tokens_per_s": tokens / sum(history.step_seconds),
         "peak_mib": peak_mib,
+        "activation_mib": activations,
         "first_loss": history.train_loss[0],
         "last_loss": history.train_loss[-1],
         "n_params": history.n_params,
     }
+
+
+def macs_per_token(config, block: int, targets: float) -> list[float]:
+    """Forward multiply-adds per input token for each variant (training costs ~3x for all).
+
+    Per layer: Q, K, V, O projections 4H^2, feed-forward 2HF, attention scores and weighted sum
+    2LH. MLM head: transform H^2 and vocabulary projection HV, at a `targets` fraction of the
+    positions or at all of them. In the course's last layer K and V run everywhere, the rest at
+    the targets only.
+    """
+    h, f, v, n = config.hidden_size, config.intermediate_size, config.vocab_size, block
+    layer = 4 * h * h + 2 * h * f + 2 * n * h
+    head = h * h + h * v
+    layers = config.num_hidden_layers
+    last_by_parts = 2 * h * h + targets * (2 * h * h + 2 * h * f + 2 * n * h)
+    return [
+        (layers - 1) * layer + last_by_parts + targets * head,
+        layers * layer + targets * head,
+        layers * layer + head,
+    ]
 
 
 def _summary(runs: list[dict]) -> dict:
@@ -140,7 +205,7 @@ def main() -> int:
     parser.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
     parser.add_argument("--vocab-size", type=int, default=8192)
     parser.add_argument("--batch-size", type=int, default=32)
-    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (>= 1)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=2, help="alternating runs per variant")
     parser.add_argument(
@@ -149,6 +214,8 @@ def main() -> int:
     parser.add_argument("--variant", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.warmup < 1 or args.steps < 1 or args.repeats < 1:
+        parser.error("--warmup, --steps and --repeats must be at least 1")
 
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -164,6 +231,11 @@ def main() -> int:
         data = Path(tmp) / "batches.pt"
         prepare(args.budget, args.vocab_size, args.warmup + args.steps, args.batch_size, data)
         diff, stock_loss = same_loss(data, args.budget)
+        saved = torch.load(data, weights_only=True)
+        labels = torch.cat([b["labels"] for b in saved["batches"]])
+        targets = float((labels != -100).float().mean())  # fraction of positions that are targets
+        config = build_model(args.budget, saved["vocab_size"]).config
+        macs = macs_per_token(config, labels.shape[1], targets)
         runs: list[list[dict]] = [[] for _ in VARIANTS]
         # alternate the variants: a shared machine's load drifts, and both should see the same
         for _ in range(args.repeats):
@@ -177,7 +249,7 @@ def main() -> int:
         results = [_summary(r) for r in runs]
 
     device = "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
-    memory = "torch.cuda.max_memory_allocated" if device == "cuda" else "ru_maxrss growth"
+    memory = "torch.cuda.max_memory_allocated" if device == "cuda" else "peak RSS growth"
     print(
         f"\nsmall BERT at budget {args.budget}: {results[0]['n_params']:,} parameters, vocab "
         f"{args.vocab_size}, batch {args.batch_size}, {args.steps} timed steps after "
@@ -187,20 +259,22 @@ def main() -> int:
     print(
         f"same batch, eval mode: stock loss {stock_loss:.6f}; largest |course - stock| = {diff:.2e}"
     )
-    header = f"{'variant':<38} {'tokens/s':>10} {'(min-max)':>13} {'ratio':>6} {'peak MiB':>9} "
-    header += f"{'loss 1st->last':>16}"
-    print(header + f"   (peak memory: {memory})")
+    print(f"targets: {targets:.1%} of the positions; 'MAC ratio' = stock / variant multiply-adds")
+    print("saved MiB: activations kept for backward in one step (exact); peak MiB: " + memory)
+    header = f"{'variant':<38} {'tokens/s':>10} {'(min-max)':>13} {'ratio':>6} {'MAC ratio':>9} "
+    header += f"{'saved MiB':>9} {'peak MiB':>9} {'loss 1st->last':>16}"
+    print(header)
     base = results[-1]["tokens_per_s"]
-    for r in results:
+    for r, mac in zip(results, macs, strict=True):
         losses = f"{r['first_loss']:.3f}->{r['last_loss']:.3f}"
         spread = f"{r['speed_range'][0]:.0f}-{r['speed_range'][1]:.0f}"
         print(
             f"{r['variant']:<38} {r['tokens_per_s']:>10.0f} {spread:>13} "
-            f"{r['tokens_per_s'] / base:>5.2f}x "
-            f"{r['peak_mib']:>9.0f} {losses:>16}"
+            f"{r['tokens_per_s'] / base:>5.2f}x {macs[-1] / mac:>8.2f}x "
+            f"{r['activation_mib']:>9.1f} {r['peak_mib']:>9.0f} {losses:>16}"
         )
     if diff > 1e-4:
-        print("WARNING: the two losses differ by more than 1e-4")
+        print("WARNING: the course and stock losses differ by more than 1e-4")
         return 1
     return 0
 
