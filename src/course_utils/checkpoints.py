@@ -30,6 +30,7 @@ from course_utils.budget import Budget, get_budget
 from course_utils.errors import CourseError
 from course_utils.mlm import (
     TrainConfig,
+    accuracy_by_target_kind,
     evaluate_batches,
     majority_baseline,
     make_eval_batches,
@@ -165,6 +166,7 @@ def build_checkpoint(
     )
     history = train_mlm(model, loader, tc, valid=eval_batches, progress=progress)
     device = next(model.parameters()).device.type
+    by_kind = accuracy_by_target_kind(model, eval_batches, tokenizer.mask_token_id)
     model.to("cpu").eval()
 
     metrics: dict[str, Any] = {
@@ -184,6 +186,7 @@ def build_checkpoint(
         "epochs": round(tc.steps * tc.batch_size / len(rows), 2),
         "final_train_loss": sum(history.train_loss[-20:]) / len(history.train_loss[-20:]),
         "valid": history.final_eval,
+        "valid_accuracy_by_target_kind": by_kind,
         "valid_curve": history.evals,
         "untrained": untrained,
         "unigram_baseline": baseline,
@@ -215,6 +218,23 @@ def model_card(m: dict[str, Any]) -> str:
         return f"| {label} | {r['loss']:.3f} | {r['accuracy']:.3f} | {r['perplexity']:.1f} |"
 
     command = f"python -m course_utils.checkpoints build {family} --budget {m['budget']}"
+    ties = ""
+    if tok == "WordPiece":
+        ties = (
+            " Token ids are numbered reproducibly (special tokens, then the sorted vocabulary),"
+            "\nbut the `tokenizers` WordPiece trainer breaks ties between equally frequent merges "
+            "in hash order:\non rare runs it picks a few different entries and the numbers move "
+            "slightly."
+        )
+    kinds = ""
+    if "valid_accuracy_by_target_kind" in m:
+        k = m["valid_accuracy_by_target_kind"]
+        kinds = (
+            "\nAccuracy by what the model was shown at the target: "
+            + ", ".join(f"{name} {r['accuracy']:.3f} ({r['n_targets']:,})" for name, r in k.items())
+            + ". Compare the mask-token figure with the baseline's "
+            + f"{b['accuracy']:.3f}: unchanged targets can be solved by copying the input.\n"
+        )
     return f"""# {m["name"]}
 
 **NOT {real}: a small model trained by this course** (the Transformer-encoders course), for
@@ -242,12 +262,14 @@ offline chapters. Use it to see how masked LM behaves, not for real tasks.
 
 {v["n_targets"]:,} masked targets. The baseline predicts training-token frequencies (loss,
 perplexity) or always the most frequent token (accuracy).
-
+{kinds}
 ## Reproduce
 
 ```bash
 COURSE_DATA_DIR=../shared/data {command}
 ```
+
+Seeds fix the initial weights, the data order and the masks.{ties}
 
 ## Load
 
