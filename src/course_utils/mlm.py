@@ -6,8 +6,9 @@ the loss is the cross-entropy of the original token at those positions only. RoB
 
 Why a course loop and not `model(**batch, labels=...)`: the stock heads project EVERY position onto
 the whole vocabulary and then ignore 85% of them in the loss. For a small model that projection is
-most of the compute, so `masked_lm_loss` runs the encoder, gathers only the target positions and
-applies the MLM head there. The loss is the same number (tests/test_mlm.py checks it).
+most of the compute, so `masked_lm_loss` applies the MLM head at the target positions only, and
+runs the encoder's last layer there only too (its other rows feed nothing). Loss and gradients
+are the same (tests/test_mlm.py); scripts/benchmark_mlm.py measures the speed-up.
 """
 
 from __future__ import annotations
