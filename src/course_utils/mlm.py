@@ -182,12 +182,13 @@ def _layers_by_parts(encoder: nn.Module) -> nn.ModuleList | None:
 
 
 def _last_layer_at_targets(
-    layer: nn.Module, hidden: torch.Tensor, where: torch.Tensor, mask: torch.Tensor | None
+    layer: nn.Module, hidden: torch.Tensor, where: torch.Tensor, keep: torch.Tensor | None
 ) -> torch.Tensor:
     """One BERT layer, computed only for the rows the MLM head reads: (n_targets, H).
 
     Keys and values come from every position (a target attends to its whole block); queries, the
     attention output, the residuals and the feed-forward block are computed at targets only.
+    `keep` (B, 1, 1, L) is True at the keys that may be attended to (None: all).
     """
     attn = layer.attention.self
     batch, _, width = hidden.shape
@@ -206,7 +207,7 @@ def _last_layer_at_targets(
         split(query),
         split(attn.key(hidden)),
         split(attn.value(hidden)),
-        attn_mask=mask,
+        attn_mask=keep,
         dropout_p=attn.dropout.p if attn.training else 0.0,
         scale=getattr(attn, "scaling", None),
     )
@@ -235,12 +236,14 @@ def hidden_at_targets(
     if hasattr(encoder, "embeddings_project"):  # ELECTRA when embedding size != hidden size
         hidden = encoder.embeddings_project(hidden)
     pad = inputs.get("attention_mask")
-    mask = None  # additive (B, 1, 1, L): -inf-like on padding keys, as the model builds it
+    mask = keep = None  # None: no padding, every key counts
     if pad is not None and not bool(pad.all()):
-        mask = (1.0 - pad[:, None, None, :].to(hidden.dtype)) * torch.finfo(hidden.dtype).min
+        keep = pad[:, None, None, :].bool()  # (B, 1, 1, L), True = a real token
+        # the layers' own attention code (eager or sdpa) takes an additive mask
+        mask = (~keep).to(hidden.dtype) * torch.finfo(hidden.dtype).min
     for layer in layers[:-1]:
         hidden = layer(hidden, mask)
-    return _last_layer_at_targets(layers[-1], hidden, where, mask)
+    return _last_layer_at_targets(layers[-1], hidden, where, keep)
 
 
 def masked_lm_loss(
