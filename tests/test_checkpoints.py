@@ -75,3 +75,25 @@ def test_built_checkpoint_has_card_metrics_and_reloads(
     with torch.no_grad():
         logits = model(**enc).logits
     assert logits.shape == (1, enc["input_ids"].shape[1], len(tokenizer))
+
+
+def test_the_documented_command_reproduces_a_checkpoint(
+    built: Path, shared_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # RoBERTa: byte-level BPE training is deterministic, so a rebuild must match bit for bit
+    # (WordPiece can differ on rare runs: its trainer breaks ties in hash order; see the card)
+    from safetensors.torch import load_file
+
+    monkeypatch.setenv("COURSE_DATA_DIR", str(shared_data_dir))
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    assert main(["build", "roberta", "--budget", "ci", "--out-dir", str(tmp_path)]) == 0
+    first = load_file(built / "course-roberta-small" / "model.safetensors")
+    again = load_file(tmp_path / "course-roberta-small" / "model.safetensors")
+    assert first.keys() == again.keys()
+    for name, tensor in first.items():
+        assert torch.equal(tensor, again[name]), name
+    metrics = [
+        json.loads((root / "course-roberta-small" / "metrics.json").read_text(encoding="utf-8"))
+        for root in (built, tmp_path)
+    ]
+    assert metrics[0]["valid"]["loss"] == metrics[1]["valid"]["loss"]
