@@ -37,3 +37,37 @@ def test_every_chapter_is_in_the_book():
     toc = (ROOT / "book" / "myst.yml").read_text()
     for path in CHAPTERS:
         assert f"../notebooks/{path.name}" in toc, f"{path.name} is not in book/myst.yml"
+
+
+def _card(name: str) -> dict:
+    import json
+
+    return json.loads((ROOT / "checkpoints" / name / "metrics.json").read_text(encoding="utf-8"))
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def test_chapter_text_quotes_the_committed_checkpoints():
+    # the prose quotes the model cards; rebuilding a checkpoint must update the chapter too
+    bert = _card("course-bert-small")
+    kinds = bert["valid_accuracy_by_target_kind"]
+    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "02_bert.ipynb"))
+    for quoted in (
+        f"right {_pct(kinds['mask token']['accuracy'])} of the time",
+        f"against {_pct(bert['unigram_baseline']['accuracy'])} for always guessing",
+        f"{100 * kinds['unchanged']['accuracy']:.0f}% of the unchanged targets",
+        f"{bert['steps']:,} steps",
+    ):
+        assert quoted in text, f"02_bert.ipynb should say {quoted!r} (checkpoint metrics.json)"
+    roberta = _card("course-roberta-small")
+    kinds = roberta["valid_accuracy_by_target_kind"]
+    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "03_roberta.ipynb"))
+    for quoted in (
+        f"perplexity of {roberta['valid']['perplexity']:.0f}",
+        f"against {roberta['unigram_baseline']['perplexity']:.0f} for a unigram model",
+        f"{_pct(kinds['mask token']['accuracy'])} of the `<mask>` targets",
+        f"against {_pct(roberta['unigram_baseline']['accuracy'])} for always guessing",
+    ):
+        assert quoted in text, f"03_roberta.ipynb should say {quoted!r} (checkpoint metrics.json)"
