@@ -2,13 +2,14 @@
 
 Both are pretrained here with masked LM (Devlin et al. 2019, arXiv:1810.04805; Liu et al. 2019,
 arXiv:1907.11692) on WikiText-2 train, with a WordPiece resp. byte-level BPE tokenizer trained on
-the same text, at the `cpu` budget (minutes on a laptop CPU). They are NOT bert-base-uncased or
-roberta-base: offline chapters use them where the real checkpoints cannot be downloaded.
+the same text, at the `cpu` budget (about 25 minutes per model on 2 CPU cores). They are NOT
+bert-base-uncased or roberta-base: offline chapters use them where the real checkpoints cannot be
+downloaded.
 
 Committed, not built on demand: at the cpu budget each is ~1.5M parameters, ~6 MB of fp32
 safetensors plus a tokenizer (< 20 MB for both). Committing them lets every later chapter
 (fill-mask, embeddings, fine-tuning) and CI load them offline in a second, whereas rebuilding
-costs minutes of CPU per model, which CI's time budget cannot afford; the build stays one command:
+costs about 25 minutes of CPU per model, which CI cannot afford; the build stays one command:
 `python -m course_utils.checkpoints build all --budget cpu` (model card: README.md beside weights).
 """
 
