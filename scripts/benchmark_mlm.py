@@ -186,13 +186,11 @@ def _summary(runs: list[dict]) -> dict:
     }
 
 
-def same_loss(data: Path, budget: str) -> tuple[float, float]:
+def same_loss(model: torch.nn.Module, batch: dict) -> tuple[float, float]:
     """(largest |course - stock|, stock loss) on one batch, same weights, eval mode (no dropout)."""
     from course_utils.mlm import full_vocab_loss, masked_lm_loss
 
-    saved = torch.load(data, weights_only=True)
-    model = build_model(budget, saved["vocab_size"]).eval()
-    batch = saved["batches"][0]
+    model.eval()
     with torch.no_grad():
         course = masked_lm_loss(model, batch).loss.item()
         head_only = masked_lm_loss(model, batch, last_layer_at_targets=False).loss.item()
@@ -230,12 +228,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "batches.pt"
         prepare(args.budget, args.vocab_size, args.warmup + args.steps, args.batch_size, data)
-        diff, stock_loss = same_loss(data, args.budget)
         saved = torch.load(data, weights_only=True)
+        model = build_model(args.budget, saved["vocab_size"])
+        diff, stock_loss = same_loss(model, saved["batches"][0])
         labels = torch.cat([b["labels"] for b in saved["batches"]])
         targets = float((labels != -100).float().mean())  # fraction of positions that are targets
-        config = build_model(args.budget, saved["vocab_size"]).config
-        macs = macs_per_token(config, labels.shape[1], targets)
+        macs = macs_per_token(model.config, labels.shape[1], targets)
         runs: list[list[dict]] = [[] for _ in VARIANTS]
         # alternate the variants: a shared machine's load drifts, and both should see the same
         for _ in range(args.repeats):

@@ -49,25 +49,30 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def test_chapter_text_quotes_the_committed_checkpoints():
-    # the prose quotes the model cards; rebuilding a checkpoint must update the chapter too
-    bert = _card("course-bert-small")
-    kinds = bert["valid_accuracy_by_target_kind"]
-    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "02_bert.ipynb"))
-    for quoted in (
-        f"right {_pct(kinds['mask token']['accuracy'])} of the time",
-        f"against {_pct(bert['unigram_baseline']['accuracy'])} for always guessing",
-        f"{100 * kinds['unchanged']['accuracy']:.0f}% of the unchanged targets",
-        f"{bert['steps']:,} steps",
-    ):
-        assert quoted in text, f"02_bert.ipynb should say {quoted!r} (checkpoint metrics.json)"
-    roberta = _card("course-roberta-small")
-    kinds = roberta["valid_accuracy_by_target_kind"]
-    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "03_roberta.ipynb"))
-    for quoted in (
-        f"perplexity of {roberta['valid']['perplexity']:.0f}",
-        f"against {roberta['unigram_baseline']['perplexity']:.0f} for a unigram model",
+def _quotes(chapter: str) -> list[str]:
+    """What a chapter's prose says about its committed checkpoint, built from metrics.json."""
+    if chapter == "02_bert":
+        card = _card("course-bert-small")
+        kinds = card["valid_accuracy_by_target_kind"]
+        return [
+            f"right {_pct(kinds['mask token']['accuracy'])} of the time",
+            f"against {_pct(card['unigram_baseline']['accuracy'])} for always guessing",
+            f"{100 * kinds['unchanged']['accuracy']:.0f}% of the unchanged targets",
+            f"{card['steps']:,} steps",
+        ]
+    card = _card("course-roberta-small")
+    kinds = card["valid_accuracy_by_target_kind"]
+    return [
+        f"perplexity of {card['valid']['perplexity']:.0f}",
+        f"against {card['unigram_baseline']['perplexity']:.0f} for a unigram model",
         f"{_pct(kinds['mask token']['accuracy'])} of the `<mask>` targets",
-        f"against {_pct(roberta['unigram_baseline']['accuracy'])} for always guessing",
-    ):
-        assert quoted in text, f"03_roberta.ipynb should say {quoted!r} (checkpoint metrics.json)"
+        f"against {_pct(card['unigram_baseline']['accuracy'])} for always guessing",
+    ]
+
+
+@pytest.mark.parametrize("chapter", ["02_bert", "03_roberta"])
+def test_chapter_text_quotes_the_committed_checkpoints(chapter: str):
+    # the prose quotes the model cards; rebuilding a checkpoint must update the chapter too
+    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / f"{chapter}.ipynb"))
+    for quoted in _quotes(chapter):
+        assert quoted in text, f"{chapter}.ipynb should say {quoted!r} (checkpoint metrics.json)"

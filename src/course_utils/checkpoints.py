@@ -29,6 +29,7 @@ from transformers import AutoModelForMaskedLM, BertForMaskedLM, RobertaForMasked
 
 from course_utils.budget import Budget, get_budget
 from course_utils.errors import CourseError
+from course_utils.masking import DynamicMaskingCollator
 from course_utils.mlm import (
     TrainConfig,
     accuracy_by_target_kind,
@@ -93,20 +94,6 @@ def _train_texts(max_lines: int | None) -> tuple[list[str], str]:
     return texts, source
 
 
-def _collator(tokenizer: Any, seed: int) -> tuple[Any, str]:
-    """RoBERTa's dynamic masking: a fresh 15% / 80-10-10 mask each time a block is drawn."""
-    try:
-        from course_utils.masking import DynamicMaskingCollator
-    except ImportError:
-        from transformers import DataCollatorForLanguageModeling
-
-        collator = DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15, seed=seed)
-        return collator, "transformers.DataCollatorForLanguageModeling"
-    return DynamicMaskingCollator(tokenizer, mlm_probability=0.15, seed=seed), (
-        "course_utils.masking.DynamicMaskingCollator"
-    )
-
-
 def build_checkpoint(
     name: str,
     budget: Budget | str = "cpu",
@@ -152,7 +139,8 @@ def build_checkpoint(
     baseline = majority_baseline(train_blocks, eval_batches, len(tokenizer), exclude_ids=special)
 
     tc = TrainConfig.for_budget(budget, seed=seed)
-    collator, collator_name = _collator(tokenizer, seed)
+    # RoBERTa's dynamic masking: a fresh 15% / 80-10-10 mask each time a block is drawn
+    collator = DynamicMaskingCollator(tokenizer, mlm_probability=0.15, seed=seed)
     rows = [
         {"input_ids": ids, "attention_mask": mask}
         for ids, mask in zip(train_blocks["input_ids"], train_blocks["attention_mask"], strict=True)
@@ -192,7 +180,7 @@ def build_checkpoint(
         "untrained": untrained,
         "unigram_baseline": baseline,
         "data": source,
-        "masking": collator_name,
+        "masking": "course_utils.masking.DynamicMaskingCollator",
         "train_seconds": round(history.wall_time, 1),
         "build_seconds": round(time.perf_counter() - start, 1),
         "torch": torch.__version__,

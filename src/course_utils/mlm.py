@@ -28,9 +28,9 @@ from transformers import BertConfig, RobertaConfig, get_linear_schedule_with_war
 
 from course_utils.budget import Budget, get_budget
 from course_utils.device import autocast, autocast_dtype, get_device
+from course_utils.masking import IGNORE_INDEX, mask_tokens
 from course_utils.seed import seed_everything
 
-IGNORE_INDEX = -100  # label of a position that is not a target (torch CrossEntropyLoss default)
 _ENCODER_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "position_ids")
 
 
@@ -305,37 +305,12 @@ def _mask_fixed(
     mlm_probability: float,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """80-10-10 masking (Devlin et al. 2019) drawn from `generator` only (no global RNG).
-
-    Uses course_utils.masking.mask_tokens when present so that evaluation masks like training.
-    """
-    try:
-        from course_utils.masking import mask_tokens
-    except ImportError:
-        mask_tokens = None
-    if mask_tokens is not None:
-        inputs, labels = mask_tokens(
-            input_ids.clone(),  # the blocks may be a cached tensor: never edit them in place
-            tokenizer,
-            mlm_probability=mlm_probability,
-            generator=generator,
-        )
-        if attention_mask is not None:
-            labels = labels.masked_fill(attention_mask == 0, IGNORE_INDEX)
-        return inputs, labels
-    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), dtype=input_ids.dtype)
-    candidates = ~torch.isin(input_ids, special)
+    """Training's 80-10-10 masking (`mask_tokens`), drawn from `generator` only (no global RNG)."""
+    inputs, labels = mask_tokens(
+        input_ids, tokenizer, mlm_probability=mlm_probability, generator=generator
+    )
     if attention_mask is not None:
-        candidates &= attention_mask.bool()
-    draw = torch.rand(input_ids.shape, generator=generator)
-    chosen = (draw < mlm_probability) & candidates
-    labels = input_ids.masked_fill(~chosen, IGNORE_INDEX)
-    action = torch.rand(input_ids.shape, generator=generator)
-    inputs = input_ids.clone()
-    inputs[chosen & (action < 0.8)] = tokenizer.mask_token_id
-    random_pos = chosen & (action >= 0.8) & (action < 0.9)
-    random_ids = torch.randint(len(tokenizer), input_ids.shape, generator=generator)
-    inputs[random_pos] = random_ids[random_pos].to(inputs.dtype)
+        labels = labels.masked_fill(attention_mask == 0, IGNORE_INDEX)
     return inputs, labels
 
 
