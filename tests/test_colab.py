@@ -23,7 +23,8 @@ def test_badge_points_at_own_path_and_install_cell_is_current(path: Path):
     nb = nbformat.read(path, as_version=4)
     rel = path.relative_to(colab.REPO_ROOT).as_posix()
     expected = f"https://colab.research.google.com/github/{config.GITHUB_REPO}/blob/{config.GITHUB_REF}/{rel}"
-    assert f"({expected})" in nb.cells[0].source, f"{rel}: badge does not open {rel}"
+    assert nb.cells[0].source.startswith("# ") and "\n" not in nb.cells[0].source, rel
+    assert f"({expected})" in nb.cells[1].source, f"{rel}: badge does not open {rel}"
     assert colab.problems(path) == []
 
 
@@ -46,7 +47,20 @@ def test_sync_is_idempotent_and_keeps_other_cells(tmp_path, monkeypatch):
     once = colab.sync_notebook(path, nb)
     twice = colab.sync_notebook(path, nbformat.from_dict(once))
     assert [c.source for c in once.cells] == [c.source for c in twice.cells]
-    assert [c.source for c in twice.cells][2:] == ["# Title"]
+    assert [c.source for c in twice.cells][0] == "# Title" and len(twice.cells) == 3
+
+
+def test_sync_puts_the_badge_under_the_title_line(tmp_path, monkeypatch):
+    monkeypatch.setattr(colab, "REPO_ROOT", tmp_path)
+    path = tmp_path / "a.ipynb"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# Title\n\nIntro.")])
+    nbformat.write(colab.sync_notebook(path, nb), path)
+    cells = nbformat.read(path, as_version=4).cells
+    assert [c.source for c in cells[:1] + cells[3:]] == ["# Title", "Intro."]
+    assert "colab-badge" in cells[1].metadata["tags"] and colab.problems(path) == []
+    cells[0].source = "# Title\n\nIntro."  # a title cell with more in it than the title line
+    nbformat.write(nbformat.v4.new_notebook(cells=[cells[0], *cells[3:]]), path)
+    assert colab.problems(path)
 
 
 def test_install_cell_does_nothing_outside_colab():

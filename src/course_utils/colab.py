@@ -1,7 +1,7 @@
 """Colab badges and the Colab-only install cell, kept identical in every notebook.
 
-Every notebook starts with two cells owned by this module: a badge that opens the notebook's own
-path on Colab, and an install cell that only acts on Colab. `python -m course_utils.colab sync`
+Every notebook starts with its `# Title` line alone in a cell, then two cells owned by this module:
+a badge that opens the notebook's own path on Colab, and an install cell that only acts on Colab. `python -m course_utils.colab sync`
 rewrites them from the values in `config`; `check` (run by the tests) fails when a notebook drifts.
 """
 
@@ -86,29 +86,58 @@ def _relative(path: Path) -> Path:
         raise ValueError(f"{path} is not inside the repository {REPO_ROOT}") from None
 
 
+def _split_title(cells: list) -> tuple[nbformat.NotebookNode | None, list]:
+    """Split a leading '# Title' line off the first Markdown cell, so the badge can sit under it."""
+    if not cells or cells[0].cell_type != "markdown" or not cells[0].source.startswith("# "):
+        return None, cells
+    first = cells[0]
+    head, _, rest = first.source.partition("\n")
+    title = nbformat.v4.new_markdown_cell(head)
+    title.id = "title"
+    if not rest.strip():
+        return title, cells[1:]
+    first.source = rest.lstrip("\n")
+    return title, [first, *cells[1:]]
+
+
 def sync_notebook(path: Path, nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
-    """Return `nb` with the badge and install cells (re)written at the top for its repo `path`."""
+    """Return `nb` with its title first, then the badge and install cells, for its repo `path`.
+
+    The title must come first: the book takes a page's title from its first heading, and a badge
+    above it made every chapter show its title twice.
+    """
     cells = [c for c in nb.cells if not {BADGE_TAG, INSTALL_TAG} & set(c.metadata.get("tags", []))]
+    title, cells = _split_title(cells)
     badge = nbformat.v4.new_markdown_cell(badge_markdown(_relative(path)))
     badge.metadata["tags"] = [BADGE_TAG]
     install = nbformat.v4.new_code_cell(install_source())
     install.metadata["tags"] = [INSTALL_TAG, "remove-cell"]  # remove-cell: hidden on the website
     badge.id, install.id = "colab-badge", "colab-install"
-    nb.cells = [badge, install, *cells]
+    nb.cells = [*([title] if title else []), badge, install, *cells]
     return nb
 
 
+def _badge_index(nb: nbformat.NotebookNode) -> int:
+    """Where the badge belongs: right under a leading '# Title' cell, else first."""
+    first = nb.cells[0] if nb.cells else None
+    is_title = first is not None and first.cell_type == "markdown" and first.source.startswith("# ")
+    return 1 if is_title and "\n" not in first.source.strip() else 0
+
+
 def problems(path: Path) -> list[str]:
-    """What is wrong with the notebook's badge and install cells (empty when in sync)."""
+    """What is wrong with the notebook's title, badge and install cells (empty when in sync)."""
     nb = nbformat.read(path, as_version=4)
     found: list[str] = []
-    if len(nb.cells) < 2:
-        return [f"{path}: fewer than two cells"]
-    badge, install = nb.cells[0], nb.cells[1]
+    i = _badge_index(nb)
+    if len(nb.cells) < i + 2:
+        return [f"{path}: fewer cells than the title, badge and install cells"]
+    if nb.cells[0].cell_type == "markdown" and nb.cells[0].source.startswith("# ") and i == 0:
+        found.append(f"{path}: the title cell holds more than the '# Title' line")
+    badge, install = nb.cells[i], nb.cells[i + 1]
     if badge.source != badge_markdown(_relative(path)):
-        found.append(f"{path}: first cell is not the Colab badge for its own path")
+        found.append(f"{path}: the cell under the title is not the Colab badge for its own path")
     if install.source != install_source():
-        found.append(f"{path}: second cell is not the current Colab install cell")
+        found.append(f"{path}: the cell under the badge is not the current Colab install cell")
     return found
 
 
