@@ -1,8 +1,9 @@
 """Colab badges and the Colab-only install cell, kept identical in every notebook.
 
 Every notebook starts with its `# Title` line alone in a cell, then two cells owned by this module:
-a badge that opens the notebook's own path on Colab, and an install cell that only acts on Colab. `python -m course_utils.colab sync`
-rewrites them from the values in `config`; `check` (run by the tests) fails when a notebook drifts.
+a badge that opens the notebook's own path on Colab, and an install cell that only acts on Colab.
+`python -m course_utils.colab sync` rewrites them from the values in `config`;
+`check` (run by the tests) fails when a notebook drifts.
 """
 
 from __future__ import annotations
