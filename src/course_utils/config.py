@@ -28,6 +28,7 @@ PINS: dict[str, str] = {
     "scikit-learn": ">=1.4,<2",
     "ipywidgets": ">=8.1,<9",
     "otter-grader": ">=6.1,<8",
+    "sentence-transformers": ">=6.0,<7",
 }
 
 #: Development-only tools (the `dev` extra and environment.yml).
@@ -99,5 +100,10 @@ DATASETS: dict[str, HubDataset] = {
     # mteb's copy keeps the 0-5 scores (sentence-transformers/stsb rescales them to 0-1)
     "stsb": HubDataset(
         "mteb/stsbenchmark-sts", None, "b0fddb56ed78048fa8b90373c8a3cfc37b684831", "stsbenchmark"
+    ),
+    # MR / sentence polarity v1.0 (Pang & Lee 2005). Revision not yet pinned (no Hub access when
+    # it was added): verify online and replace "main" by the commit hash.
+    "rt-polarity": HubDataset(
+        "cornell-movie-review-data/rotten_tomatoes", None, "main", "rt-polarity"
     ),
 }
