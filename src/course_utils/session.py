@@ -22,9 +22,28 @@ class Session:
     seed: int
 
 
+def disable_progress_bars() -> None:
+    """Switch off the tqdm bars of transformers, datasets and huggingface_hub.
+
+    Why: an executed notebook keeps a bar's last frame ("Loading weights 0%") in its output, and
+    the website would show it frozen. The course's own loops take an explicit ``progress`` flag.
+    """
+    import datasets
+    import huggingface_hub.utils
+    import transformers.utils.logging
+
+    transformers.utils.logging.disable_progress_bar()  # also switches huggingface_hub's off
+    datasets.disable_progress_bars()
+    huggingface_hub.utils.disable_progress_bars()
+
+
 def start(seed: int = 0, deterministic: bool = False) -> Session:
-    """Seed everything, choose the device and budget, show short errors, print one status line."""
+    """Seed everything, choose the device and budget, show short errors, print one status line.
+
+    Also switches off the libraries' progress bars (see `disable_progress_bars`).
+    """
     install_friendly_errors()
+    disable_progress_bars()
     seed_everything(seed, deterministic=deterministic)
     session = Session(get_device(), get_budget(), seed)
     where = describe_device(session.device)
