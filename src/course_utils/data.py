@@ -3,7 +3,9 @@
 Online, `load_course_dataset` calls `datasets.load_dataset` with the id, config and revision pinned
 in `config.DATASETS`. With env COURSE_DATA_DIR set (e.g. to ../shared/data) it builds the same
 splits from local files instead. Offline, the WikiText-2 train split is only a prefix (565 of the
-600 articles, 88% of the lines); validation and test are complete.
+600 articles, 88% of the lines); validation and test are complete. rt-polarity has no official
+split: the Hub copy's 8,530 / 1,066 / 1,066 split is not in the original files, so offline the
+course draws a split of the same sizes with a fixed seed (same sizes, not the same rows).
 """
 
 from __future__ import annotations
@@ -24,11 +26,15 @@ if TYPE_CHECKING:
 
 SPLITS = ("train", "validation", "test")
 SST2_LABELS = ["negative", "positive"]
+RT_POLARITY_LABELS = ["neg", "pos"]  # the Hub copy's ClassLabel names
+RT_POLARITY_SPLIT = (8530, 1066, 1066)  # the Hub copy's train / validation / test sizes
+RT_POLARITY_SEED = 0
 WIKITEXT2_TRAIN_LINES = 36_718  # lines of the official wiki.train.tokens = rows on the Hub
 _FILES = {
     "wikitext-2": ("wiki.train.prefix.tokens", "wiki.valid.tokens", "wiki.test.tokens"),
     "sst2": ("train.tsv", "dev.tsv", "test.tsv"),
     "stsb": ("sts-train.csv", "sts-dev.csv", "sts-test.csv"),
+    "rt-polarity": ("rt-polarity.neg", "rt-polarity.pos", ""),  # one pool, split by seed
 }
 
 
@@ -41,6 +47,8 @@ def _features(name: str) -> datasets.Features:
     if name == "sst2":
         label = ClassLabel(names=SST2_LABELS)
         return Features({"sentence": Value("string"), "label": label, "idx": Value("int32")})
+    if name == "rt-polarity":
+        return Features({"text": Value("string"), "label": ClassLabel(names=RT_POLARITY_LABELS)})
     # the Hub copy also has genre/year/... columns: the course needs only these three
     text = Value("string")
     return Features({"sentence1": text, "sentence2": text, "score": Value("float32")})
@@ -90,10 +98,31 @@ def _read_stsb(file: Path, split: str) -> dict[str, list[Any]]:
     return columns
 
 
+def _read_rt_polarity(folder: Path, split: str) -> dict[str, list[Any]]:
+    """Split `split` of a seeded shuffle of all 10,662 snippets (there is no official split)."""
+    import random
+
+    rows: list[tuple[str, int]] = []
+    for label, file in enumerate(_FILES["rt-polarity"][:2]):
+        # The original files are Windows-1252, not UTF-8 (SOURCE.md); one snippet per line
+        with open(folder / file, encoding="cp1252", newline="") as f:
+            rows += [(line.rstrip("\n").strip(), label) for line in f if line.strip()]
+    random.Random(RT_POLARITY_SEED).shuffle(rows)
+    n_train, n_valid, _ = RT_POLARITY_SPLIT
+    bounds = {
+        "train": (0, n_train),
+        "validation": (n_train, n_train + n_valid),
+        "test": (n_train + n_valid, len(rows)),
+    }
+    first, last = bounds[split]
+    return {"text": [t for t, _ in rows[first:last]], "label": [y for _, y in rows[first:last]]}
+
+
 _READERS: dict[str, Callable[[Path, str], dict[str, list[Any]]]] = {
     "wikitext-2": _read_wikitext,
     "sst2": _read_sst2,
     "stsb": _read_stsb,
+    "rt-polarity": _read_rt_polarity,
 }
 
 
@@ -108,13 +137,20 @@ def _load_offline(name: str, spec: HubDataset, root: Path, splits: list[str]) ->
         )
     files = dict(zip(SPLITS, _FILES[name], strict=True))
     features = _features(name)
+
+    def where(split: str) -> Path:  # rt-polarity reads its whole folder for every split
+        return folder if name == "rt-polarity" else folder / files[split]
+
     # from_dict keeps the rows in memory: nothing is written to the datasets cache
-    ds = DatasetDict(
-        {s: Dataset.from_dict(_READERS[name](folder / files[s], s), features) for s in splits}
-    )
+    ds = DatasetDict({s: Dataset.from_dict(_READERS[name](where(s), s), features) for s in splits})
     note = ""
     if name == "wikitext-2" and "train" in ds:
         note = f" (train is a {len(ds['train']) / WIKITEXT2_TRAIN_LINES:.0%} prefix)"
+    if name == "rt-polarity":
+        note = (
+            f" (no official split: a seeded {'/'.join(map(str, RT_POLARITY_SPLIT))} split, the"
+            " Hub's sizes but not its rows)"
+        )
     print(f"{name}: offline copy in {folder}{note}")
     return ds
 
@@ -146,13 +182,15 @@ def _load_hub(name: str, spec: HubDataset, split: str | None) -> Any:
 def load_course_dataset(
     name: str, split: str | None = None
 ) -> datasets.DatasetDict | datasets.Dataset:
-    """Load course dataset `name` ("wikitext-2", "sst2" or "stsb"): all splits, or only `split`.
+    """Load course dataset `name` (a key of config.DATASETS): all splits, or only `split`.
 
     Splits train, validation, test. Columns:
     - wikitext-2: `text`, one line each with its trailing "\\n" (blank lines are "").
     - sst2: `sentence`, `label` (ClassLabel negative/positive; -1 on the unlabelled test split),
       `idx` (int32).
     - stsb: `sentence1`, `sentence2`, `score` (float32, 0-5).
+    - rt-polarity: `text` (lower-cased, tokenized snippets), `label` (ClassLabel neg/pos); the
+      offline split is drawn with a fixed seed (the original release has none).
     With COURSE_DATA_DIR set the data comes from local files, where the wikitext-2 train split is
     only a prefix (88% of the lines) of the official one; otherwise from the Hub at the pinned
     revision.
