@@ -42,8 +42,10 @@ def start(seed: int = 0, deterministic: bool = False) -> Session:
 
     Also switches off the libraries' progress bars (see `disable_progress_bars`).
     """
-    install_friendly_errors()
+    # Progress bars first: importing transformers pulls in trio, which warns (with a machine path)
+    # when it finds a custom IPython exception handler such as the friendly errors' one.
     disable_progress_bars()
+    install_friendly_errors()
     seed_everything(seed, deterministic=deterministic)
     session = Session(get_device(), get_budget(), seed)
     where = describe_device(session.device)
