@@ -42,7 +42,8 @@ def test_every_chapter_is_in_the_book():
 def _card(name: str) -> dict:
     import json
 
-    return json.loads((ROOT / "checkpoints" / name / "metrics.json").read_text(encoding="utf-8"))
+    folder = ROOT / "src" / "course_utils" / "course_checkpoints" / name  # package data
+    return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
 
 
 def _pct(x: float) -> str:

@@ -21,7 +21,8 @@ def test_checkpoint_dir_default_and_override(
     repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("COURSE_CHECKPOINT_DIR", raising=False)
-    assert checkpoint_dir("course-bert-small") == repo_root / "checkpoints" / "course-bert-small"
+    packaged = repo_root / "src" / "course_utils" / "course_checkpoints" / "course-bert-small"
+    assert checkpoint_dir("course-bert-small") == packaged  # package data, also on Colab
     monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))
     assert checkpoint_dir("course-roberta-small") == tmp_path / "course-roberta-small"
     with pytest.raises(ValueError, match="Unknown checkpoint"):

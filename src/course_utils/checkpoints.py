@@ -11,6 +11,11 @@ safetensors plus a tokenizer (< 20 MB for both). Committing them lets every late
 (fill-mask, embeddings, fine-tuning) and CI load them offline in a second, whereas rebuilding
 costs about 25 minutes of CPU per model, which CI cannot afford; the build stays one command:
 `python -m course_utils.checkpoints build all --budget cpu` (model card: README.md beside weights).
+
+They live INSIDE the package, in `src/course_utils/course_checkpoints/<name>/`, and ship as package
+data in the wheel: a learner on Colab installs the package from git (no clone of the repository)
+and still finds them, offline and at the version that matches the code. Seven chapters at ~6 MB
+each stay far below PyPI's 100 MB wheel limit (tests/test_packaging.py checks the size).
 """
 
 from __future__ import annotations
@@ -44,6 +49,8 @@ from course_utils.mlm import (
 from course_utils.seed import seed_everything
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+#: Where the committed checkpoints live: package data, so a pip install (Colab) carries them.
+PACKAGE_CHECKPOINTS = Path(__file__).resolve().parent / "course_checkpoints"
 NAMES = {"bert": "course-bert-small", "roberta": "course-roberta-small"}
 CHECKPOINTS = tuple(NAMES.values())
 EVAL_SEED = 1234  # the fixed masking seed of every held-out number in the model cards
@@ -68,11 +75,15 @@ def recipe(budget: Budget | str | None = None) -> Recipe:
 
 
 def checkpoint_dir(name: str) -> Path:
-    """Where checkpoint `name` lives: env COURSE_CHECKPOINT_DIR, else `checkpoints/` at the root."""
+    """Where checkpoint `name` lives: env COURSE_CHECKPOINT_DIR, else the package's own copy.
+
+    The default is `course_utils/course_checkpoints/` inside the installed package (package data),
+    so it exists wherever the package is installed, with or without a clone of the repository.
+    """
     if name not in CHECKPOINTS:
         raise ValueError(f"Unknown checkpoint {name!r}: use one of {', '.join(CHECKPOINTS)}")
     root = os.environ.get("COURSE_CHECKPOINT_DIR")
-    return (Path(root).expanduser() if root else REPO_ROOT / "checkpoints") / name
+    return (Path(root).expanduser() if root else PACKAGE_CHECKPOINTS) / name
 
 
 def _family(name: str) -> str:
@@ -307,7 +318,12 @@ def main(argv: list[str] | None = None) -> int:
     build = sub.add_parser("build", help="train and save course checkpoints")
     build.add_argument("which", choices=["bert", "roberta", "all"])
     build.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
-    build.add_argument("--out-dir", type=Path, default=None, help="parent folder (default: repo)")
+    build.add_argument(
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="parent folder (default: src/course_utils/course_checkpoints, the committed copies)",
+    )
     build.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     shared = REPO_ROOT.parent / "shared" / "data"
