@@ -145,13 +145,13 @@ def _load_offline(name: str, spec: HubDataset, root: Path, splits: list[str]) ->
     ds = DatasetDict({s: Dataset.from_dict(_READERS[name](where(s), s), features) for s in splits})
     note = ""
     if name == "wikitext-2" and "train" in ds:
-        note = f" (train is a {len(ds['train']) / WIKITEXT2_TRAIN_LINES:.0%} prefix)"
+        note = f" (train: the first {len(ds['train']) / WIKITEXT2_TRAIN_LINES:.0%} of the lines)"
     if name == "rt-polarity":
         note = (
             f" (no official split: a seeded {'/'.join(map(str, RT_POLARITY_SPLIT))} split, the"
             " Hub's sizes but not its rows)"
         )
-    print(f"{name}: offline copy in {folder}{note}")
+    print(f"{name}: offline copy from COURSE_DATA_DIR{note}")  # no machine path in outputs
     return ds
 
 

@@ -161,7 +161,8 @@ def load_blocks(
     path = folder / f"{_DATASET}-{split}-b{block_size}-{key}.pt"
     if path.is_file():
         blocks = torch.load(path, weights_only=True)
-        print(f"loaded {len(blocks['input_ids'])} blocks from cache {path}")
+        # the file name only: a machine path would end up in the executed book
+        print(f"loaded {len(blocks['input_ids'])} blocks from the disk cache ({path.name})")
         return blocks
 
     from course_utils.data import load_course_dataset
@@ -182,6 +183,6 @@ def load_blocks(
     n_tokens = sum(len(x) for x in ids)
     print(
         f"packed {n_tokens} tokens of {_DATASET}/{split} into {len(blocks['input_ids'])} blocks "
-        f"of {block_size}; cached in {path}"
+        f"of {block_size}; cached on disk ({path.name})"
     )
     return blocks
