@@ -94,6 +94,14 @@ def test_wordpiece_unseen_characters_are_unk(wordpiece_dir, wiki_lines):
         assert tok.unk_token_id in ids, char
 
 
+def test_wordpiece_word_with_an_unseen_part_is_one_unk(wordpiece_dir):
+    # greedy longest-match: when the rest of a word matches no entry, the whole word is lost
+    tok, _ = wordpiece_dir
+    assert tok.tokenize("the") == ["the"]
+    assert tok.tokenize("the😀the") == ["[UNK]"]
+    assert tok.tokenize("the 😀 the") == ["the", "[UNK]", "the"]
+
+
 def test_wordpiece_cased_keeps_case(wiki_lines):
     tok = train_wordpiece(wiki_lines[:500], 500, lowercase=False)
     assert tok.decode(tok("The")["input_ids"], skip_special_tokens=True) == "The"

@@ -5,8 +5,10 @@ Both are trained with the `tokenizers` library and wrapped in a `transformers`
 `AutoTokenizer.from_pretrained(out_dir)` gives back the same tokenizer with the same special
 tokens, and calling it on a text adds them (`[CLS] ... [SEP]` or `<s> ... </s>`).
 
-- WordPiece (Devlin et al. 2019, arXiv:1810.04805, Section 3): a fixed character alphabet learned
-  from the corpus, so a character never seen in training becomes `[UNK]`.
+- WordPiece (Schuster & Nakajima 2012; as used by Devlin et al. 2019, arXiv:1810.04805): the
+  character alphabet is learned from the corpus, and a word is split greedily, longest entry
+  first; a word with any part that no entry matches (e.g. a character never seen in training)
+  becomes a single `[UNK]`, whole.
 - Byte-level BPE (Liu et al. 2019, arXiv:1907.11692, Section 4.4, after GPT-2): the alphabet is
   the 256 bytes, so every string can be encoded and decoded back exactly, with no unknown token.
 """
@@ -86,7 +88,8 @@ def train_wordpiece(
     (`[CLS] A [SEP] B [SEP]` for a pair, with token_type_ids 0/1). If `out_dir` is given the
     tokenizer is saved there with `save_pretrained` (reload with `AutoTokenizer.from_pretrained`).
 
-    Characters not seen in training map to [UNK]: WordPiece's alphabet is learned, not fixed.
+    WordPiece's alphabet is learned, not fixed: a word containing a character not seen in
+    training (or longer than 100 characters) becomes one [UNK] as a whole, not only that part.
     """
     _check_vocab_size(vocab_size, len(WORDPIECE_SPECIAL_TOKENS) + 1)
     tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
