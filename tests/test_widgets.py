@@ -87,24 +87,30 @@ def test_bad_input_gets_clear_messages(shown):
         widgets.explorer_figure(attend, "a b", head=2)
 
 
+LIVE = types.SimpleNamespace(_allow_stdin=True)  # JupyterLab, VS Code, Colab, nbval
+HEADLESS = types.SimpleNamespace(_allow_stdin=False)  # nbclient (the book build)
+
+
 @pytest.mark.parametrize(
-    ("kernel", "env", "expected"),
+    ("kernel", "env", "ci", "expected"),
     [
-        (None, None, False),  # plain Python or a terminal IPython: no frontend
-        (types.SimpleNamespace(_allow_stdin=False), None, False),  # nbclient (book build)
-        (types.SimpleNamespace(_allow_stdin=True), None, True),  # JupyterLab, VS Code, Colab
-        (types.SimpleNamespace(_allow_stdin=True), "0", False),
-        (None, "1", True),
+        (None, None, None, False),  # plain Python or a terminal IPython: no frontend
+        (HEADLESS, None, None, False),
+        (LIVE, None, None, True),
+        (LIVE, None, "true", False),  # CI: nbval allows stdin, but no one is watching
+        (LIVE, "0", None, False),
+        (None, "1", "true", True),
     ],
 )
-def test_widgets_available(monkeypatch, kernel, env, expected):
+def test_widgets_available(monkeypatch, kernel, env, ci, expected):
     pytest.importorskip("ipywidgets")
     shell = types.SimpleNamespace(kernel=kernel) if kernel else None
     monkeypatch.setattr("IPython.get_ipython", lambda: shell)
-    if env is None:
-        monkeypatch.delenv(widgets.ENV_VAR, raising=False)
-    else:
-        monkeypatch.setenv(widgets.ENV_VAR, env)
+    for name, value in ((widgets.ENV_VAR, env), ("CI", ci)):
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
     assert widgets.widgets_available() is expected
 
 
@@ -119,6 +125,7 @@ def test_headless_execution_stores_no_widget_output(monkeypatch):
     from nbclient import NotebookClient
 
     monkeypatch.delenv(widgets.ENV_VAR, raising=False)
+    monkeypatch.delenv("CI", raising=False)  # nbclient's allow_stdin=False alone must suffice
     monkeypatch.delenv("MPLBACKEND", raising=False)  # inline backend, as in the build
     code = (
         "import numpy as np\n"

@@ -31,9 +31,10 @@ def widgets_available() -> bool:
     """True inside a Jupyter kernel driven by an interactive frontend, with ipywidgets installed.
 
     Interactive frontends (JupyterLab, Notebook, VS Code, Colab) send each cell with
-    ``allow_stdin=True`` so that ``input()`` works; headless executors (nbclient, used by the
-    book build) send ``allow_stdin=False``. ipykernel keeps that flag of the running request as
-    ``kernel._allow_stdin``. ``COURSE_WIDGETS=0`` or ``1`` overrides the guess.
+    ``allow_stdin=True`` so that ``input()`` works; nbclient (the book build) sends
+    ``allow_stdin=False``. ipykernel keeps that flag of the running request as
+    ``kernel._allow_stdin``. nbval (the tests) does allow stdin, so a set ``CI`` variable also
+    means headless, as it does for the budget. ``COURSE_WIDGETS=0`` or ``1`` overrides both.
     """
     forced = os.environ.get(ENV_VAR)
     if forced not in (None, "", "0", "1"):
@@ -45,6 +46,8 @@ def widgets_available() -> bool:
         return False
     if forced:
         return forced == "1"
+    if os.environ.get("CI"):
+        return False
     kernel = getattr(get_ipython(), "kernel", None)
     return bool(getattr(kernel, "_allow_stdin", False))
 
