@@ -94,7 +94,6 @@ def test_describe_on_colab_without_gpu_hints_runtime(monkeypatch):
     [
         ("cuda", True, torch.bfloat16),
         ("cuda", False, torch.float16),
-        ("mps", True, torch.float16),
         ("cpu", True, torch.float32),
     ],
 )
@@ -122,3 +121,34 @@ def test_autocast_uses_dtype(monkeypatch):
     ctx = dev.autocast("cuda")
     assert isinstance(ctx, torch.autocast)
     assert ctx.fast_dtype == torch.bfloat16
+
+
+@pytest.mark.parametrize(("sonoma", "expected"), [(True, torch.bfloat16), (False, torch.float32)])
+def test_mps_never_trains_in_float16(monkeypatch, sonoma, expected):
+    # float16 without a GradScaler lets small gradients underflow: MPS gets bf16 or float32
+    _machine(monkeypatch, mps=True)
+    monkeypatch.setattr(torch.backends.mps, "is_macos_or_newer", lambda major, minor: sonoma)
+    device = dev.get_device()
+    assert device == torch.device("mps")
+    assert dev.autocast_dtype(device) == expected
+    assert not dev.needs_grad_scaler(device)
+    ctx = dev.autocast(device)
+    if expected == torch.float32:
+        assert not isinstance(ctx, torch.autocast)  # no autocast at all
+    else:
+        assert isinstance(ctx, torch.autocast) and ctx.fast_dtype == torch.bfloat16
+
+
+def test_mps_bf16_check_failing_means_float32(monkeypatch):
+    def broken(major, minor):
+        raise RuntimeError("MPS not built")
+
+    monkeypatch.setattr(torch.backends.mps, "is_macos_or_newer", broken)
+    assert dev.autocast_dtype("mps") == torch.float32
+
+
+@pytest.mark.parametrize(("bf16", "scaled"), [(False, True), (True, False)])
+def test_grad_scaler_exactly_where_float16(monkeypatch, bf16, scaled):
+    _machine(monkeypatch, cuda=True, bf16=bf16)
+    assert dev.needs_grad_scaler("cuda") is scaled
+    assert dev.needs_grad_scaler("cpu") is False

@@ -300,3 +300,33 @@ def test_accuracy_by_target_kind_separates_copyable_targets():
     assert result["mask token"] == {"accuracy": 0.0, "n_targets": 2}
     assert result["random token"] == {"accuracy": 0.0, "n_targets": 1}
     assert result["unchanged"] == {"accuracy": 1.0, "n_targets": 2}
+
+
+@pytest.mark.parametrize("fp16", [True, False])
+def test_train_mlm_scales_the_loss_exactly_when_training_in_float16(
+    fp16: bool, tokenizers: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A device that autocasts to float16 (here mocked on the CPU) gets a working GradScaler."""
+    import course_utils.mlm as mlm
+
+    made: list[dict] = []
+    real = torch.amp.GradScaler
+
+    class SpyScaler(real):
+        def __init__(self, device: str = "cuda", **kwargs) -> None:
+            made.append({"device": device, **kwargs})
+            super().__init__(device, **kwargs)
+
+    monkeypatch.setattr(torch.amp, "GradScaler", SpyScaler)
+    monkeypatch.setattr(mlm, "needs_grad_scaler", lambda device: fp16)
+    if fp16:  # the float16 forward pass that a GPU (or old MPS code) would run
+        monkeypatch.setattr(mlm, "autocast", lambda d: torch.autocast("cpu", dtype=torch.float16))
+    tokenizer = tokenizers["bert"]
+    model = _model("bert", tokenizer)
+    before = [p.detach().clone() for p in model.parameters()]
+    config = TrainConfig(steps=3, batch_size=8, lr=1e-3)
+    history = train_mlm(model, [_batch(tokenizer)], config, device="cpu", progress=False)
+    assert made == [{"device": "cpu", "enabled": fp16}]
+    assert all(math.isfinite(x) for x in history.train_loss)
+    moved = [not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True)]
+    assert sum(moved) > len(moved) // 2  # the scaler unscaled and stepped: weights changed

@@ -79,16 +79,36 @@ def describe_device(device: torch.device | str | None = None) -> str:
     return line
 
 
+def _mps_bf16() -> bool:
+    """Whether MPS runs bfloat16: macOS 14 (Sonoma) or newer; False where torch cannot tell."""
+    check = getattr(torch.backends.mps, "is_macos_or_newer", None)
+    try:
+        return bool(check(14, 0)) if check is not None else False
+    except Exception:  # off macOS, or a torch build without MPS: no bf16 on MPS
+        return False
+
+
 def autocast_dtype(device: torch.device | str) -> torch.dtype:
-    """bfloat16 on CUDA GPUs with native bf16, float16 on older GPUs and mps, float32 on cpu."""
+    """The mixed-precision dtype of a device; float32 means no autocast.
+
+    cuda: bfloat16 where the GPU has it natively, else float16 (T4), which `train_mlm` pairs
+    with a GradScaler. mps: bfloat16 on macOS 14+, else float32. MPS gets no float16 because
+    training in float16 needs loss scaling against underflowing gradients, and bfloat16 (float32's
+    exponent range) does not; older macOS trains in float32, slower but correct. cpu: float32.
+    """
     device = torch.device(device)
     if device.type == "cuda":
         # A T4 "supports" bf16 only through slow emulation: fp16 is the right choice there
         native_bf16 = torch.cuda.is_bf16_supported(including_emulation=False)
         return torch.bfloat16 if native_bf16 else torch.float16
     if device.type == "mps":
-        return torch.float16
+        return torch.bfloat16 if _mps_bf16() else torch.float32
     return torch.float32
+
+
+def needs_grad_scaler(device: torch.device | str) -> bool:
+    """True where training autocasts to float16, whose small gradients underflow unscaled."""
+    return autocast_dtype(device) == torch.float16
 
 
 def autocast(device: torch.device | str) -> AbstractContextManager:

@@ -27,7 +27,7 @@ from torch import nn
 from transformers import BertConfig, RobertaConfig, get_linear_schedule_with_warmup
 
 from course_utils.budget import Budget, get_budget
-from course_utils.device import autocast, autocast_dtype, get_device
+from course_utils.device import autocast, get_device, needs_grad_scaler
 from course_utils.masking import IGNORE_INDEX, mask_tokens
 from course_utils.seed import seed_everything
 
@@ -197,8 +197,9 @@ def _last_layer_at_targets(
     slot = (where.cumsum(1) - 1)[rows, cols]  # index of a target among its row's targets
     x = hidden[rows, cols]  # (n_targets, H): the residual stream at the targets
     # queries padded to (B, max targets per row, H): one attention call for the whole batch
-    query = x.new_zeros(batch, int(slot.max()) + 1, width)
-    query[rows, slot] = attn.query(x)
+    q = attn.query(x)  # under autocast q is float16/bfloat16 while x is float32
+    query = q.new_zeros(batch, int(slot.max()) + 1, width)
+    query[rows, slot] = q
 
     def split(t: torch.Tensor) -> torch.Tensor:  # (B, T, H) -> (B, heads, T, head_dim)
         return t.view(batch, -1, heads, head_dim).transpose(1, 2)
@@ -621,10 +622,9 @@ def train_mlm(
         eps=config.adam_eps,
     )
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.steps)
-    # float16 needs loss scaling against underflowing gradients; bfloat16 and float32 do not
-    scaler = torch.amp.GradScaler(
-        device.type, enabled=autocast_dtype(device) == torch.float16 and device.type == "cuda"
-    )
+    # float16 needs loss scaling against underflowing gradients; bfloat16 and float32 do not.
+    # Tied to the dtype, not the device: whatever trains in float16 gets a scaler.
+    scaler = torch.amp.GradScaler(device.type, enabled=needs_grad_scaler(device))
     history = History(config=asdict(config), n_params=sum(p.numel() for p in model.parameters()))
     stream = _batch_stream(batches)
     tokens = 0
