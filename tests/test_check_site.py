@@ -223,3 +223,18 @@ def test_real_content_build_of_a_bad_notebook_is_caught(tmp_path):
         assert f"[{rule}" in joined, joined
     assert "keep.txt" not in joined  # the removed cell is not on the page
     assert "duplicated title" not in joined  # the leading '# Title' became the page title
+
+
+def test_check_notebooks_flags_long_code_lines_the_site_shows():
+    spec = importlib.util.spec_from_file_location(
+        "check_notebooks", ROOT / "scripts" / "check_notebooks.py"
+    )
+    check_notebooks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(check_notebooks)
+    shown = nbformat.v4.new_code_cell("short = 1\nlong = " + "1 + " * 25 + "1")
+    hidden = nbformat.v4.new_code_cell("x = '" + "y" * 100 + "'")
+    hidden.metadata["tags"] = ["remove-cell"]
+    prose = nbformat.v4.new_markdown_cell("z" * 120)
+    nb = nbformat.v4.new_notebook(cells=[shown, hidden, prose])
+    found = check_notebooks.long_lines("notebooks/99_x.ipynb", nb)
+    assert len(found) == 1 and "line 2 has 106 characters" in found[0]
