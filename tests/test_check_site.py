@@ -237,4 +237,4 @@ def test_check_notebooks_flags_long_code_lines_the_site_shows():
     prose = nbformat.v4.new_markdown_cell("z" * 120)
     nb = nbformat.v4.new_notebook(cells=[shown, hidden, prose])
     found = check_notebooks.long_lines("notebooks/99_x.ipynb", nb)
-    assert len(found) == 1 and "line 2 has 106 characters" in found[0]
+    assert len(found) == 1 and "line 2 has 108 characters" in found[0]
