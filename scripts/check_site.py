@@ -78,7 +78,11 @@ def _short(text: str, match: re.Match | None = None, width: int = 100) -> str:
     if match is not None:
         start = text.rfind("\n", 0, match.start()) + 1
         end = text.find("\n", match.end())
-        text = text[start : end if end != -1 else len(text)]
+        # start a little before the match, so that a long line still shows what was found
+        start = max(start, match.start() - width // 3)
+        text = ("..." if start > 0 and text[start - 1] != "\n" else "") + text[
+            start : end if end != -1 else len(text)
+        ]
     line = " ".join(text.strip().split())
     return json.dumps(line if len(line) <= width else line[: width - 3] + "...")
 
