@@ -1,13 +1,28 @@
+import json
+from pathlib import Path
+
 import pytest
 import torch
 
-from course_utils.budget import BUDGETS, Budget, get_budget
+from course_utils import mlm
+from course_utils.budget import (
+    BUDGETS,
+    SMOKE_STEPS,
+    THROUGHPUT,
+    Budget,
+    format_seconds,
+    get_budget,
+    smoke_test,
+)
+from course_utils.checkpoints import PACKAGE_CHECKPOINTS
 from course_utils.errors import CourseError
+from course_utils.mlm import SIZES, ModelSize, TrainConfig, forward_flops_per_token, train_flops
 
 
 @pytest.fixture(autouse=True)
 def _clean_env(monkeypatch):
     monkeypatch.delenv("COURSE_BUDGET", raising=False)
+    monkeypatch.delenv("COURSE_SMOKE", raising=False)
     monkeypatch.delenv("CI", raising=False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
 
@@ -73,3 +88,103 @@ def test_unknown_env_names_the_variable(monkeypatch):
 def test_budget_is_frozen():
     with pytest.raises(AttributeError):
         Budget("ci").name = "gpu"
+
+
+# ---------------------------------------------------------------- time estimates and smoke runs
+
+ROOT = Path(__file__).resolve().parents[1]
+T4_LIMIT = 15 * 60  # each notebook must finish within 15 minutes on a free Colab T4
+
+
+def _metrics(name: str) -> dict:
+    return json.loads((PACKAGE_CHECKPOINTS / name / "metrics.json").read_text(encoding="utf-8"))
+
+
+@pytest.mark.parametrize("name", ["course-bert-small", "course-roberta-small"])
+def test_cpu_throughput_is_the_measured_one(name):
+    m = _metrics(name)
+    flops = m["steps"] * train_flops(ModelSize(**m["size"]), m["vocab_size"], m["batch_size"])
+    measured = flops / m["train_seconds"]
+    assert THROUGHPUT["cpu"].flops_per_second == pytest.approx(measured, rel=0.1)
+    # so the estimate of the build itself is right within 10%
+    config = TrainConfig(steps=m["steps"], batch_size=m["batch_size"])
+    estimate = config.expected_seconds(ModelSize(**m["size"]), m["vocab_size"], device="cpu")
+    assert estimate == pytest.approx(m["train_seconds"], rel=0.1)
+
+
+def test_flops_count_by_hand():
+    size = ModelSize(hidden=4, layers=1, heads=1, ffn=8, block=2)
+    # per token: 2*(4*16 + 2*32) = 256 in the layer, 2*2*2*4 = 32 attention, head 0.15*2*(16+40)
+    assert forward_flops_per_token(size, vocab_size=10) == pytest.approx(256 + 32 + 16.8)
+    assert train_flops(size, 10, batch_size=3) == pytest.approx(3 * 304.8 * 3 * 2)
+
+
+def test_gpu_steps_fit_a_t4_with_room_to_spare():
+    """Chapter 2 pretrains and chapter 3 trains 9 runs on `gpu`: each well under 15 minutes."""
+    valid_tokens = 2000 * 128  # WikiText-2 validation in 128-token blocks, rounded up
+    ch2 = TrainConfig.for_budget("gpu").expected_seconds(
+        SIZES["gpu"], 30522, eval_tokens=valid_tokens, device="cuda"
+    )
+    # chapter 3's gpu settings (notebooks/03_roberta.ipynb): 3 conditions x 3 seeds
+    ch3_config = TrainConfig(steps=1500, batch_size=16, warmup_steps=75, eval_every=250)
+    ch3 = ch3_config.expected_seconds(
+        SIZES["gpu"], 8192, runs=9, eval_tokens=valid_tokens, device="cuda"
+    )
+    # half the limit: the T4 figure is an assumption, and the other cells need minutes too
+    assert ch2 < T4_LIMIT / 2 and ch3 < T4_LIMIT / 2, (ch2, ch3)
+
+
+def test_announce_prints_the_estimate_and_its_basis(capsys):
+    assert Budget("gpu").announce("pretraining", 300, device="cuda") == 300
+    out = capsys.readouterr().out
+    assert out.startswith("pretraining: expected about 5 min on cuda (gpu budget;")
+    assert "T4" in out and "65 TFLOPS" in out
+    Budget("cpu").announce("tokenizing", 42, device="cpu")
+    assert "about 40 s on cpu" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(3, "5 s"), (42, "40 s"), (300, "5 min"), (7200, "2.0 h")]
+)
+def test_format_seconds(seconds, text):
+    assert format_seconds(seconds) == text
+
+
+def test_smoke_caps_training_and_evaluation(monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    assert smoke_test()
+    calls = []
+
+    def loss_fn(model, batch):
+        calls.append(1)
+        out = model(batch["x"]).sum()
+        return mlm.MLMOutput(loss=out, logits=out[None], labels=out[None])
+
+    model = torch.nn.Linear(2, 1)
+    batches = [{"x": torch.ones(1, 2), "input_ids": torch.ones(1, 2)}] * 4
+    config = TrainConfig(steps=500, batch_size=1, warmup_steps=100, eval_every=100)
+    history = mlm.train_mlm(model, batches, config, device="cpu", progress=False, loss_fn=loss_fn)
+    assert history.steps == list(range(1, SMOKE_STEPS + 1)) and len(calls) == SMOKE_STEPS
+    assert history.config["steps"] == SMOKE_STEPS and history.config["eval_every"] == 0
+    assert "COURSE_SMOKE=1" in capsys.readouterr().out
+
+
+def _execute(path: Path) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    ).execute()
+
+
+@pytest.mark.parametrize("chapter", ["02_bert", "03_roberta"])
+def test_gpu_budget_notebooks_run_on_cpu_as_a_smoke_test(chapter, monkeypatch, shared_data_dir):
+    """The `gpu` code path of the training chapters (sizes, extra conditions, retraining) at
+    least runs: executed on the CPU with COURSE_SMOKE=1 (3 steps per run, 2 eval batches)."""
+    monkeypatch.setenv("COURSE_BUDGET", "gpu")
+    monkeypatch.setenv("COURSE_DEVICE", "cpu")
+    monkeypatch.setenv("COURSE_SMOKE", "1")
+    monkeypatch.setenv("COURSE_DATA_DIR", str(shared_data_dir))
+    _execute(ROOT / "notebooks" / f"{chapter}.ipynb")

@@ -18,7 +18,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import torch
@@ -26,7 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import BertConfig, RobertaConfig, get_linear_schedule_with_warmup
 
-from course_utils.budget import Budget, get_budget
+from course_utils.budget import (
+    SMOKE_EVAL_BATCHES,
+    SMOKE_STEPS,
+    Budget,
+    expected_seconds,
+    get_budget,
+    smoke_test,
+)
 from course_utils.device import autocast, get_device, needs_grad_scaler
 from course_utils.masking import IGNORE_INDEX, mask_tokens
 from course_utils.seed import seed_everything
@@ -49,8 +56,9 @@ class ModelSize:
 
 
 #: Sizes per budget: cpu is BERT-Tiny (L2/H128/A2) and gpu BERT-Mini (L4/H256/A4) of Turc et al.
-#: 2019 (arXiv:1908.08962), so that a cpu pretraining run takes minutes on a laptop (2 cores:
-#: ~5k tokens/s). BERT-base is L12/H768/A12, FFN 3072, 512 positions.
+#: 2019 (arXiv:1908.08962), so that a cpu pretraining run fits a laptop (the course-bert-small
+#: build: 16.4M tokens in 1,560 s on 2 cores, ~10.5k tokens/s, metrics.json). BERT-base is
+#: L12/H768/A12, FFN 3072, 512 positions.
 SIZES: dict[str, ModelSize] = {
     "ci": ModelSize(hidden=64, layers=2, heads=2, ffn=256, block=64),
     "cpu": ModelSize(hidden=128, layers=2, heads=2, ffn=512, block=128),
@@ -66,6 +74,27 @@ def model_size(budget: Budget | str | None = None) -> ModelSize:
     """The encoder shape for a budget ("ci", "cpu", "gpu"; None = the session's budget)."""
     b = _budget(budget)
     return b.pick(ci=SIZES["ci"], cpu=SIZES["cpu"], gpu=SIZES["gpu"])
+
+
+def forward_flops_per_token(
+    size: ModelSize, vocab_size: int, mlm_probability: float = 0.15
+) -> float:
+    """Forward FLOPs per input token of a BERT-style encoder with the course's MLM loss.
+
+    2 FLOPs per multiply-add: per layer 4 H x H projections and the H x FFN feed-forward pair,
+    plus the attention scores and their weighted sum (2 x block x H); the MLM head (H x H
+    transform and H x vocab projection) runs at the `mlm_probability` targets only
+    (`masked_lm_loss`). Embedding lookups, softmax and LayerNorm are left out (small).
+    """
+    h, f = size.hidden, size.ffn
+    layers = size.layers * (2 * (4 * h * h + 2 * h * f) + 2 * 2 * size.block * h)
+    head = mlm_probability * 2 * (h * h + h * vocab_size)
+    return layers + head
+
+
+def train_flops(size: ModelSize, vocab_size: int, batch_size: int) -> float:
+    """FLOPs of one optimizer step on `batch_size` full blocks: backward = 2 x forward."""
+    return 3 * forward_flops_per_token(size, vocab_size) * batch_size * size.block
 
 
 def _check_vocab(vocab_size: int) -> None:
@@ -363,6 +392,8 @@ def evaluate_batches(
     was_training = model.training
     model.eval()
     total_loss, correct, n = 0.0, 0, 0
+    if smoke_test():  # COURSE_SMOKE=1: a few batches, to exercise the code only
+        batches = itertools.islice(batches, SMOKE_EVAL_BATCHES)
     try:
         for batch in batches:
             with autocast(_device_of(model)):
@@ -394,6 +425,8 @@ def accuracy_by_target_kind(
     was_training = model.training
     model.eval()
     counts = {kind: [0, 0] for kind in ("mask token", "random token", "unchanged")}
+    if smoke_test():
+        batches = itertools.islice(batches, SMOKE_EVAL_BATCHES)
     try:
         with torch.no_grad():
             for batch in batches:
@@ -517,16 +550,40 @@ class TrainConfig:
         """Steps, batch and learning rate for a budget (the course checkpoints use these).
 
         ci: seconds (tests); cpu: 4000 x 32 blocks of 128 tokens (~16M tokens, ~7 epochs of
-        WikiText-2), about ten minutes on a 2-core CPU with the course loss: a 1000-step run stays
-        on the unigram plateau (predicting word frequencies); gpu: 20k x 128 blocks.
+        WikiText-2), 1,560 s of training on 2 CPU cores with the course loss (course-bert-small's
+        metrics.json): a 1000-step run stays on the unigram plateau (predicting word
+        frequencies); gpu: 6000 x 128 blocks of BERT-Mini (~98M tokens), sized so that chapter 2
+        finishes within 15 minutes on a free Colab T4: `expected_seconds` gives ~4-5 minutes
+        of training under the T4 assumption in `budget.THROUGHPUT`, leaving room for it to be
+        off by a factor of two.
         """
         kwargs: dict[str, Any] = _budget(budget).pick(
             ci=dict(steps=20, batch_size=8, lr=1e-3, warmup_steps=2, eval_every=10),
             cpu=dict(steps=4000, batch_size=32, lr=1e-3, warmup_steps=200, eval_every=500),
-            gpu=dict(steps=20_000, batch_size=128, lr=5e-4, warmup_steps=1000, eval_every=2000),
+            gpu=dict(steps=6000, batch_size=128, lr=5e-4, warmup_steps=300, eval_every=1000),
         )
         kwargs.update(overrides)
         return cls(**kwargs)
+
+    def expected_seconds(
+        self,
+        size: ModelSize,
+        vocab_size: int,
+        runs: int = 1,
+        eval_tokens: int = 0,
+        device: torch.device | str | None = None,
+    ) -> float:
+        """Estimated seconds of `runs` training runs with this config on `device` (default: the
+        session's), each evaluating `eval_tokens` tokens every `eval_every` steps and at the end.
+
+        FLOPs from `train_flops`, speed from `budget.THROUGHPUT` (a stated T4 figure on CUDA,
+        a measured one on CPU). For `Budget.announce`, before a long training cell.
+        """
+        steps = min(self.steps, SMOKE_STEPS) if smoke_test() else self.steps
+        evals = (steps // self.eval_every if self.eval_every else 0) + 1
+        flops = steps * train_flops(size, vocab_size, self.batch_size)
+        flops += evals * eval_tokens * forward_flops_per_token(size, vocab_size)
+        return runs * expected_seconds(flops, steps, device)
 
 
 @dataclass
@@ -611,6 +668,15 @@ def train_mlm(
     """
     from tqdm.auto import tqdm
 
+    if smoke_test() and config.steps > SMOKE_STEPS:
+        scale = SMOKE_STEPS / config.steps
+        config = replace(
+            config,
+            steps=SMOKE_STEPS,
+            warmup_steps=round(config.warmup_steps * scale),
+            eval_every=0,  # evaluate once, at the end
+        )
+        print(f"COURSE_SMOKE=1: training {SMOKE_STEPS} steps only (a smoke test)", flush=True)
     seed_everything(config.seed)  # dropout (and any masking on the global RNG) from the seed
     device = torch.device(device) if device is not None else get_device()
     model.to(device).train()
