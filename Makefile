@@ -21,9 +21,12 @@ export COURSE_BUDGET ?= ci
 export PYDEVD_DISABLE_FILE_VALIDATION = 1
 
 NOTEBOOKS := notebooks solutions
+# nbval's run of the notebooks saves them executed here (conftest.py); the book build and the
+# notebook timing report read them, so CI executes each notebook once.
+EXECUTED := _build/executed
 
 .PHONY: install test lint notebooks-clean pytest exercises exercises-check book book-offline \
-        benchmark benchmark-mlm doctor sync-colab
+        benchmark notebook-times benchmark-mlm doctor sync-colab
 
 install:
 	$(PYTHON) -m pip install $(TORCH)
@@ -43,12 +46,16 @@ exercises-check:
 	  $(PYTHON) -m course_utils.exercises check
 
 pytest:
-	@$(TIMED) "pytest: unit tests, exercises, nbval over $(NOTEBOOKS)" -- \
+	@$(TIMED) "pytest: unit tests, exercises, nbval over $(NOTEBOOKS) (saved to $(EXECUTED))" -- \
+	  env COURSE_EXECUTED_DIR=$(CURDIR)/$(EXECUTED) \
 	  $(PYTHON) -m pytest tests $(NOTEBOOKS) --nbval-lax --nbval-cell-timeout=600 -p no:cacheprovider
 
+# Uses the notebooks that `make pytest` executed: run it first (`make test` does).
 book-offline:
-	@$(TIMED) "book content build (strict, executed, offline template)" -- \
-	  $(PYTHON) scripts/build_book.py --offline
+	@$(TIMED) "book content build (strict, nbval's executed notebooks, offline template)" -- \
+	  $(PYTHON) scripts/build_book.py --offline --executed $(EXECUTED)
+	@if [ -f scripts/check_site.py ]; then \
+	  $(TIMED) "site output check" -- $(PYTHON) scripts/check_site.py; fi
 
 book:
 	$(PYTHON) scripts/build_book.py --html
@@ -56,8 +63,13 @@ book:
 exercises:
 	$(PYTHON) -m course_utils.exercises generate
 
+# Executes every notebook again (any budget, e.g. COURSE_BUDGET=cpu make benchmark).
 benchmark:
 	$(PYTHON) scripts/benchmark_notebooks.py
+
+# The per-notebook times of the last `make pytest` (no second execution; CI prints these).
+notebook-times:
+	$(PYTHON) scripts/benchmark_notebooks.py --from-run $(EXECUTED)
 
 benchmark-mlm:
 	$(PYTHON) scripts/benchmark_mlm.py --budget cpu

@@ -1,19 +1,30 @@
-"""Build the book: execute the chapters, then let Jupyter Book 2 (MyST) build the site.
+"""Build the book: executed chapters in, then Jupyter Book 2 (MyST) builds the site.
 
 Online (GitHub Pages):   python scripts/build_book.py --html      -> book/_build/html
-Offline (CI here):       python scripts/build_book.py --offline   -> book/_build/offline-site
+Offline (CI here):       python scripts/build_book.py --offline --executed _build/executed
+                                                                  -> book/_build/offline-site
 
 Notebooks are stored without outputs. The build copies book/ and the notebook folders into a
-temporary directory, executes every notebook there with nbclient (the same kernel the tests
-use; mystmd's own --execute needs a Jupyter server rooted above book/), and builds from the copy.
-Offline, the theme cannot be downloaded, so the copy's myst.yml points at the minimal local
-template in book/_offline_template: that still parses, cross-references and checks every page.
-Any error or warning line fails the build, as the book must build cleanly.
+temporary directory and puts executed chapters there, in one of two ways:
+
+- `--executed DIR` (CI, `make test`): the copies that `make pytest` (nbval) wrote while it checked
+  the notebooks (see conftest.py). Each notebook is executed ONCE per CI run; a copy whose source
+  hash no longer matches the notebook, or that failed, stops the build with the command to rerun.
+- otherwise the build executes every chapter itself with nbclient (same kernel as the tests;
+  mystmd's own --execute needs a Jupyter server rooted above book/), 600 s per cell at most.
+
+Either way the build then drops widget views and widget state (a static site has no kernel:
+they render as "a Jupyter kernel connection is required" or a raw `VBox(...)` repr; chapters
+show a static figure for every widget). Offline, the theme cannot be downloaded, so the copy's
+myst.yml points at the minimal local template in book/_offline_template: that still parses,
+cross-references and checks every page. Any error or warning line fails the build.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -30,6 +41,9 @@ CONTENT = ("book", "notebooks", "exercises", "solutions")  # folders the TOC rea
 EXECUTED = ("notebooks",)  # folders whose notebooks are pages that show outputs
 # mystmd marks problems with these symbols; `--strict` alone misses some (e.g. a missing TOC file).
 PROBLEM_MARKS = ("⛔", "⚠", "❌")
+CELL_TIMEOUT = 600  # seconds per cell: a hung cell (once: after a widget) fails, not the CI job
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
 def execute_notebooks(tree: Path) -> None:
@@ -42,7 +56,7 @@ def execute_notebooks(tree: Path) -> None:
                 start = time.perf_counter()
                 client = NotebookClient(
                     nb,
-                    timeout=1800,
+                    timeout=CELL_TIMEOUT,
                     kernel_name="python3",
                     resources={"metadata": {"path": str(path.parent)}},
                 )
@@ -55,6 +69,65 @@ def execute_notebooks(tree: Path) -> None:
     finally:
         if env_backend is not None:
             os.environ["MPLBACKEND"] = env_backend
+
+
+def use_executed(tree: Path, executed: Path, root: Path = ROOT) -> None:
+    """Put the notebooks that nbval executed (conftest.py) in place of the stripped ones.
+
+    Each must have passed, and its recorded sha256 must match the notebook under `root` now.
+    """
+    times_file = executed / "times.json"
+    if not times_file.is_file():
+        sys.exit(f"no {times_file}: run `make pytest` first (it executes and saves the notebooks)")
+    times = json.loads(times_file.read_text(encoding="utf-8"))
+    problems = []
+    for folder in EXECUTED:
+        for path in sorted((tree / folder).glob("*.ipynb")):
+            rel = f"{folder}/{path.name}"
+            entry, copy = times.get(rel), executed / rel
+            sha = hashlib.sha256((root / rel).read_bytes()).hexdigest()
+            if entry is None or not copy.is_file():
+                problems.append(f"{rel}: no executed copy in {executed}")
+            elif entry.get("status") != "passed":
+                problems.append(f"{rel}: its nbval run {entry.get('status')}")
+            elif entry.get("sha256") != sha:
+                problems.append(f"{rel}: changed since nbval executed it")
+            else:
+                shutil.copyfile(copy, path)
+                print(f"using {rel} as executed by nbval ({entry['seconds']} s)", flush=True)
+    if problems:
+        print("\n".join(f"  {p}" for p in problems))
+        sys.exit("executed notebooks missing or stale: run `make pytest` again, then the build")
+
+
+def drop_widgets(tree: Path) -> int:
+    """Remove widget views and widget state from executed notebooks; return how many went.
+
+    A widget view needs a live kernel: on a static page it shows a notice or the widget's text
+    repr. An output that holds nothing but the view (and its text/plain repr) goes entirely.
+    """
+    dropped = 0
+    for path in tree.rglob("*.ipynb"):
+        nb = nbformat.read(path, as_version=4)
+        changed = nb.metadata.pop("widgets", None) is not None
+        for cell in nb.cells:
+            kept = []
+            for out in cell.get("outputs", []):
+                data = out.get("data", {})
+                if WIDGET_VIEW in data or WIDGET_STATE in data:
+                    dropped += 1
+                    changed = True
+                    rest = {k: v for k, v in data.items() if k not in (WIDGET_VIEW, WIDGET_STATE)}
+                    rest.pop("text/plain", None)  # the "VBox(children=...)" repr
+                    if not rest:
+                        continue
+                    out["data"] = rest
+                kept.append(out)
+            if cell.cell_type == "code":
+                cell.outputs = kept
+        if changed:
+            nbformat.write(nb, path)
+    return dropped
 
 
 def unique_cell_ids(tree: Path) -> None:
@@ -90,15 +163,18 @@ def run_myst(args: list[str], cwd: Path) -> int:
     return proc.returncode
 
 
-def build(offline: bool, execute: bool) -> int:
+def build(offline: bool, execute: bool, executed: Path | None = None) -> int:
     fmt = "--site" if offline else "--html"
     with tempfile.TemporaryDirectory(prefix="book-build-") as tmp:
         tree = Path(tmp)
         ignore = shutil.ignore_patterns("_build", ".ipynb_checkpoints", "__pycache__")
         for name in CONTENT:
             shutil.copytree(ROOT / name, tree / name, ignore=ignore)
-        if execute:
+        if executed is not None:
+            use_executed(tree, executed)
+        elif execute:
             execute_notebooks(tree)
+        print(f"dropped {drop_widgets(tree)} widget output(s) the static site cannot show")
         unique_cell_ids(tree)
         if offline:
             unlink_badge_images(tree)
@@ -125,8 +201,15 @@ def main() -> int:
     mode.add_argument("--offline", action="store_true", help="content build, local template")
     mode.add_argument("--html", action="store_true", help="static HTML with the theme (online)")
     parser.add_argument("--no-execute", action="store_true", help="do not execute notebooks")
+    parser.add_argument(
+        "--executed",
+        type=Path,
+        default=None,
+        help="use the notebooks that `make pytest` executed (e.g. _build/executed) instead",
+    )
     args = parser.parse_args()
-    return build(args.offline, not args.no_execute)
+    executed = args.executed.resolve() if args.executed else None
+    return build(args.offline, not args.no_execute, executed)
 
 
 if __name__ == "__main__":
