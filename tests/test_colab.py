@@ -159,3 +159,10 @@ def test_real_exercises_page_and_chapters_link_every_exercise_notebook():
         for folder in ("exercises", "solutions"):
             assert colab.badge_url(f"{folder}/{exercise.name}") in page
             assert colab.github_url(f"{folder}/{exercise.name}") in page
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.relative_to(colab.REPO_ROOT).as_posix())
+def test_sync_leaves_a_notebook_in_sync_unchanged(path: Path):
+    # `make sync-colab` must not renumber the generated exercise notebooks' cell ids
+    before = nbformat.writes(nbformat.read(path, as_version=4))
+    assert nbformat.writes(colab.sync_notebook(path, nbformat.read(path, as_version=4))) == before

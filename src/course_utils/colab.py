@@ -110,6 +110,7 @@ def _split_title(cells: list) -> tuple[nbformat.NotebookNode | None, list]:
     title = nbformat.v4.new_markdown_cell(head)
     title.id = "title"
     if not rest.strip():
+        title.id = first.get("id") or title.id  # a cell that is just the title keeps its id
         return title, cells[1:]
     first.source = rest.lstrip("\n")
     return title, [first, *cells[1:]]
@@ -172,19 +173,23 @@ def sync_notebook(path: Path, nb: nbformat.NotebookNode) -> nbformat.NotebookNod
     exercise links.
     """
     owned = {BADGE_TAG, INSTALL_TAG, EXERCISES_TAG}
+    # Keep the ids of the cells being replaced, so that a notebook in sync is left unchanged
+    # (the generated exercise notebooks number their cells "0", "1", ...).
+    old_ids = {t: c.id for c in nb.cells for t in c.metadata.get("tags", []) if t in owned}
     cells = [c for c in nb.cells if not owned & set(c.metadata.get("tags", []))]
     title, cells = _split_title(cells)
     badge = nbformat.v4.new_markdown_cell(badge_markdown(_relative(path)))
     badge.metadata["tags"] = [BADGE_TAG]
     install = nbformat.v4.new_code_cell(install_source())
     install.metadata["tags"] = [INSTALL_TAG, "remove-cell"]  # remove-cell: hidden on the website
-    badge.id, install.id = "colab-badge", "colab-install"
+    badge.id = old_ids.get(BADGE_TAG, "colab-badge")
+    install.id = old_ids.get(INSTALL_TAG, "colab-install")
     tail = []
     exercises = exercises_cell_source(path)
     if exercises is not None:
         cell = nbformat.v4.new_markdown_cell(exercises)
         cell.metadata["tags"] = [EXERCISES_TAG]
-        cell.id = EXERCISES_TAG
+        cell.id = old_ids.get(EXERCISES_TAG, EXERCISES_TAG)
         tail.append(cell)
     nb.cells = [*([title] if title else []), badge, install, *cells, *tail]
     return nb
