@@ -74,3 +74,26 @@ def test_hub_models_and_datasets_are_pinned():
         assert pinned or "verify online" in model.note, f"{key}: revision is not a commit hash"
     for key, ds in config.DATASETS.items():
         assert re.fullmatch(r"[0-9a-f]{40}", ds.revision) or ds.revision == "main", key
+
+
+WHEEL_LIMIT_MB = 60  # PyPI refuses files over 100 MB; leave room for chapters 4-7 (~6 MB each)
+
+
+def test_course_checkpoints_are_package_data_and_the_wheel_stays_small():
+    """Colab installs from git without a clone: the checkpoints must travel in the wheel."""
+    from fnmatch import fnmatch
+
+    from course_utils.checkpoints import CHECKPOINTS, PACKAGE_CHECKPOINTS
+
+    patterns = _pyproject()["tool"]["setuptools"]["package-data"]["course_utils"]
+    package = PACKAGE_CHECKPOINTS.parent
+    shipped = [p for p in package.rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    data = [p for p in shipped if p.suffix != ".py"]
+    for name in CHECKPOINTS:
+        files = sorted((PACKAGE_CHECKPOINTS / name).iterdir())
+        assert {"config.json", "model.safetensors", "tokenizer.json"} <= {f.name for f in files}
+        for f in files:
+            rel = f.relative_to(package).as_posix()
+            assert any(fnmatch(rel, pat) for pat in patterns), f"{rel} would miss the wheel"
+    size_mb = sum(p.stat().st_size for p in shipped) / 2**20
+    assert size_mb < WHEEL_LIMIT_MB, f"the package holds {size_mb:.0f} MB ({len(data)} data files)"
