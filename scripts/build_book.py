@@ -86,10 +86,10 @@ def use_executed(tree: Path, executed: Path, root: Path = ROOT) -> None:
             rel = f"{folder}/{path.name}"
             entry, copy = times.get(rel), executed / rel
             sha = hashlib.sha256((root / rel).read_bytes()).hexdigest()
-            if entry is None or not copy.is_file():
-                problems.append(f"{rel}: no executed copy in {executed}")
-            elif entry.get("status") != "passed":
+            if entry is not None and entry.get("status") != "passed":
                 problems.append(f"{rel}: its nbval run {entry.get('status')}")
+            elif entry is None or not copy.is_file():
+                problems.append(f"{rel}: no executed copy in {executed}")
             elif entry.get("sha256") != sha:
                 problems.append(f"{rel}: changed since nbval executed it")
             else:
