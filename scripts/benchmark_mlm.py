@@ -14,7 +14,13 @@ variant runs in a fresh subprocess and, after the warm-up steps, we reset the ke
 mark and report the peak resident set during the timed steps minus the resident set before them
 (Linux; noisy, since the allocator keeps freed memory); on CUDA `torch.cuda.max_memory_allocated`.
 
+Speed-up, two numbers: the ratio of median tokens/s, and its range over the repeats, each repeat
+pairing the variants' runs made back to back (a shared machine's load drifts between repeats).
+`--out FILE.json` also writes every number with a description of the machine; the chapter 2 text
+quotes the committed run `results/benchmark_mlm.json` (tests/test_chapters.py compares them).
+
     COURSE_DATA_DIR=../shared/data python scripts/benchmark_mlm.py [--budget cpu] [--steps 20]
+        [--repeats 3] [--out results/benchmark_mlm.json]
 """
 
 from __future__ import annotations
@@ -22,11 +28,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import platform
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -186,6 +194,44 @@ def _summary(runs: list[dict]) -> dict:
     }
 
 
+def paired_speedups(runs: list[list[dict]]) -> list[list[float]]:
+    """Per variant, tokens/s over the stock variant's in the same repeat (runs[variant][repeat])."""
+    stock = runs[-1]
+    return [
+        [r["tokens_per_s"] / s["tokens_per_s"] for r, s in zip(variant, stock, strict=True)]
+        for variant in runs
+    ]
+
+
+def machine() -> dict:
+    """What the numbers were measured on: CPU model, cores, threads, library versions, load."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import transformers
+
+    info = {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "device": "cuda" if torch.cuda.is_available() else "cpu",
+    }
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    if hasattr(os, "getloadavg"):  # other jobs on a shared machine slow every variant
+        info["load_average_1min_at_start"] = round(os.getloadavg()[0], 2)
+    return info
+
+
 def same_loss(model: torch.nn.Module, batch: dict) -> tuple[float, float]:
     """(largest |course - stock|, stock loss) on one batch, same weights, eval mode (no dropout)."""
     from course_utils.mlm import full_vocab_loss, masked_lm_loss
@@ -205,10 +251,11 @@ def main() -> int:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (>= 1)")
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--repeats", type=int, default=2, help="alternating runs per variant")
+    parser.add_argument("--repeats", type=int, default=3, help="alternating runs per variant")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch threads (default: torch's)"
     )
+    parser.add_argument("--out", type=Path, default=None, help="also write the results as JSON")
     parser.add_argument("--variant", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -222,6 +269,7 @@ def main() -> int:
         print(json.dumps(result))
         return 0
 
+    host = machine()  # before the runs: the load average then is the other jobs' load
     shared = Path(__file__).resolve().parents[1].parent / "shared" / "data"
     if not os.environ.get("COURSE_DATA_DIR") and shared.is_dir():
         os.environ["COURSE_DATA_DIR"] = str(shared)
@@ -245,6 +293,7 @@ def main() -> int:
                 out = subprocess.run(cmd, check=True, capture_output=True, text=True)
                 runs[variant].append(json.loads(out.stdout.strip().splitlines()[-1]))
         results = [_summary(r) for r in runs]
+        paired = paired_speedups(runs)
 
     device = "cuda" if torch.cuda.is_available() else f"cpu ({os.cpu_count()} cores)"
     memory = "torch.cuda.max_memory_allocated" if device == "cuda" else "peak RSS growth"
@@ -271,6 +320,43 @@ def main() -> int:
             f"{r['tokens_per_s'] / base:>5.2f}x {macs[-1] / mac:>8.2f}x "
             f"{r['activation_mib']:>9.1f} {r['peak_mib']:>9.0f} {losses:>16}"
         )
+    for r, ratios in zip(results, paired, strict=True):
+        print(f"{r['variant']:<38} speed-up per repeat: " + ", ".join(f"{x:.2f}x" for x in ratios))
+    if args.out is not None:
+        record = {
+            "script": "scripts/benchmark_mlm.py",
+            "date": time.strftime("%Y-%m-%d", time.gmtime()),
+            "machine": host,
+            "settings": {
+                "budget": args.budget,
+                "vocab_size": args.vocab_size,
+                "batch_size": args.batch_size,
+                "block": labels.shape[1],
+                "warmup_steps": args.warmup,
+                "timed_steps": args.steps,
+                "repeats": args.repeats,
+                "n_params": results[0]["n_params"],
+            },
+            "target_fraction": round(targets, 4),
+            "stock_loss": stock_loss,
+            "largest_loss_difference": diff,
+            "variants": [
+                {
+                    "variant": r["variant"],
+                    "tokens_per_s": round(r["tokens_per_s"], 1),
+                    "tokens_per_s_per_repeat": [round(x["tokens_per_s"], 1) for x in runs_v],
+                    "speedup": round(r["tokens_per_s"] / base, 3),
+                    "speedup_per_repeat": [round(x, 3) for x in ratios],
+                    "mac_ratio": round(macs[-1] / mac, 3),
+                    "activation_mib": round(r["activation_mib"], 1),
+                    "peak_mib": round(r["peak_mib"], 1),
+                }
+                for r, runs_v, ratios, mac in zip(results, runs, paired, macs, strict=True)
+            ],
+        }
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
     if diff > 1e-4:
         print("WARNING: the course and stock losses differ by more than 1e-4")
         return 1

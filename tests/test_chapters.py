@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -11,6 +12,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 BIB_KEYS = set(re.findall(r"@\w+\{(\w+),", (ROOT / "book" / "references.bib").read_text()))
+BENCHMARK = ROOT / "results" / "benchmark_mlm.json"
+#: BERT-base as its paper trained it (Devlin et al. 2019): 110M parameters, 1M steps of 256
+#: sequences, 90% of the steps at 128 tokens and 10% at 512
+BERT_BASE_PARAMS = 110e6
+BERT_BASE_TOKENS = 1_000_000 * 256 * (0.9 * 128 + 0.1 * 512)
 
 
 def _markdown(path: Path) -> str:
@@ -40,10 +46,9 @@ def test_every_chapter_is_in_the_book():
 
 
 def _card(name: str) -> dict:
-    import json
+    from course_utils.checkpoints import checkpoint_dir  # wherever the package keeps them
 
-    folder = ROOT / "src" / "course_utils" / "course_checkpoints" / name  # package data
-    return json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    return json.loads((checkpoint_dir(name) / "metrics.json").read_text(encoding="utf-8"))
 
 
 def _pct(x: float) -> str:
@@ -55,12 +60,28 @@ def _quotes(chapter: str) -> list[str]:
     if chapter == "02_bert":
         card = _card("course-bert-small")
         kinds = card["valid_accuracy_by_target_kind"]
-        return [
+        curve = {row["step"]: row["loss"] for row in card["valid_curve"]}
+        seconds = card["train_seconds"]
+        quotes = [
             f"right {_pct(kinds['mask token']['accuracy'])} of the time",
             f"against {_pct(card['unigram_baseline']['accuracy'])} for always guessing",
             f"{100 * kinds['unchanged']['accuracy']:.0f}% of the unchanged targets",
             f"{card['steps']:,} steps",
+            f"a WordPiece of {card['vocab_size']:,} entries",
+            f"took {seconds:,.0f} s ({seconds / 60:.0f} minutes) of training",
+            f"trained for {seconds / 60:.0f} minutes",
+            f"loss went from {curve[1000]:.3f} at step 1,000 to "
+            f"{card['valid']['loss']:.3f} at step {card['steps']:,}",
+            f"about {card['n_params'] / 1e6:.1f}M parameters and saw about "
+            f"{card['tokens_seen'] / 1e6:.0f}M tokens",
+            f"roughly {round(BERT_BASE_PARAMS / card['n_params'], -1):.0f} times the parameters",
+            f"about {round(BERT_BASE_TOKENS / card['tokens_seen'], -2):,.0f} times the training",
         ]
+        # the data caveat: the card says whether the train split was a prefix, and how long
+        prefix = re.search(r"(\d+)% prefix", card["data"])
+        if prefix:
+            quotes.append(f"holds an {prefix.group(1)}% prefix of the official training split")
+        return quotes
     card = _card("course-roberta-small")
     kinds = card["valid_accuracy_by_target_kind"]
     return [
@@ -77,3 +98,90 @@ def test_chapter_text_quotes_the_committed_checkpoints(chapter: str):
     text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / f"{chapter}.ipynb"))
     for quoted in _quotes(chapter):
         assert quoted in text, f"{chapter}.ipynb should say {quoted!r} (checkpoint metrics.json)"
+
+
+def _benchmark_rows() -> list[tuple[str, list[str]]]:
+    """(row label, what that row of chapter 2's benchmark table must say), from the JSON."""
+    run = json.loads(BENCHMARK.read_text(encoding="utf-8"))
+    labels = {
+        "stock: full-vocabulary head": "stock, full-vocabulary head",
+        "course: head at targets only": "head at targets",
+        "course: last layer + head at targets": "last layer and head at targets",
+    }
+    rows = []
+    for v in run["variants"]:
+        cells = [
+            f"{v['tokens_per_s']:,.0f}",
+            f"{v['speedup']:.1f}x",
+            f"{v['mac_ratio']:.1f}x",
+            f"{v['activation_mib']:.0f} MiB",
+        ]
+        if not v["variant"].startswith("stock"):  # the stock row is 1.0x by definition
+            lo, hi = min(v["speedup_per_repeat"]), max(v["speedup_per_repeat"])
+            cells.append(f"{lo:.1f}x to {hi:.1f}x")
+        rows.append((labels[v["variant"]], cells))
+    return rows
+
+
+def test_chapter2_benchmark_table_is_the_committed_run():
+    # every number of the table, the summary and the prose around it comes from one JSON file
+    run = json.loads(BENCHMARK.read_text(encoding="utf-8"))
+    assert run["machine"]["cores"] and run["machine"]["cpu"], "the run must describe its machine"
+    text = _markdown(ROOT / "notebooks" / "02_bert.ipynb")
+    rows = _benchmark_rows()
+    for label, cells in rows:
+        lines = [line for line in text.splitlines() if line.startswith(f"| {label} ")]
+        assert len(lines) == 1, f"chapter 2 needs one benchmark table row '| {label} |'"
+        for cell in cells:
+            assert cell in lines[0], f"row {label!r} should say {cell!r} ({BENCHMARK.name})"
+    flat = re.sub(r"\s+", " ", text)
+    s = run["settings"]
+    course = next(v for v in run["variants"] if v["variant"].startswith("course: last layer"))
+    stock = next(v for v in run["variants"] if v["variant"].startswith("stock"))
+    lo, hi = min(course["speedup_per_repeat"]), max(course["speedup_per_repeat"])
+    for quoted in (
+        f"median of {s['repeats']} alternating repeats of {s['timed_steps']} steps",
+        f"{run['machine']['cores']}-core",
+        f"trained {course['speedup']:.1f} times faster than the stock",
+        f"between {lo:.1f}x and {hi:.1f}x over its repeats",
+        f"grew by {course['peak_mib']:.0f} MiB with `masked_lm_loss` against "
+        f"{stock['peak_mib']:.0f} MiB with the stock loss",
+    ):
+        assert quoted in flat, f"chapter 2 should say {quoted!r} ({BENCHMARK.name})"
+    # no speed-up in the prose that the committed run does not contain
+    stated = set(re.findall(r"(\d+\.\d)x", flat)) | set(re.findall(r"(\d+\.\d) times", flat))
+    allowed = {c[:-1] for _, cells in rows for c in cells if c.endswith("x")}
+    allowed |= {f"{x:.1f}" for v in run["variants"] for x in v["speedup_per_repeat"]}
+    assert stated <= allowed, f"speed-ups in chapter 2 not in {BENCHMARK.name}: {stated - allowed}"
+
+
+@pytest.mark.parametrize("chapter", ["02_bert", "03_roberta"])
+def test_chapter_ends_with_questions_whose_answers_open_on_demand(chapter: str):
+    nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+    title = "## Check your understanding"
+    heads = [i for i, c in enumerate(nb.cells) if c.source.startswith(title)]
+    assert len(heads) == 1, f"{chapter}: one 'Check your understanding' section"
+    answers = [c for c in nb.cells[heads[0] :] if ":::{dropdown}" in c.source]
+    assert 3 <= len(answers) <= 5, f"{chapter}: 3-5 questions with answers, got {len(answers)}"
+    for cell in answers:
+        assert cell.cell_type == "markdown" and cell.source.rstrip().endswith(":::"), cell.id
+        # collapsed in Jupyter too, not only in the book's dropdown
+        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, cell.id
+
+
+@pytest.mark.parametrize("chapter", ["02_bert", "03_roberta"])
+def test_chapter_renders_on_the_site(chapter: str):
+    # what the website cuts or shows twice: long code lines, plain-text tables, two bibliographies
+    nb = nbformat.read(ROOT / "notebooks" / f"{chapter}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code" or "remove-cell" in cell.metadata.get("tags", []):
+            continue  # removed cells (the Colab install cell) never reach the site
+        long = [line for line in cell.source.splitlines() if len(line) > 88]
+        assert not long, f"{chapter} cell {cell.id}: code lines over 88 characters: {long}"
+        assert "to_string(" not in cell.source, f"{chapter} cell {cell.id}: use display(df)"
+    text = _markdown(ROOT / "notebooks" / f"{chapter}.ipynb")
+    assert not re.search(r"^#+ References", text, flags=re.M), (
+        f"{chapter}: the book adds the reference list; no hand-written one"
+    )
+    assert not re.search(r"\(Section [\d.]+ of \[@", text), f"{chapter}: nested citation"
+    assert not re.search(r"\ba (8\d|11|18)%", text), f"{chapter}: 'an 88%', not 'a 88%'"
