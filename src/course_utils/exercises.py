@@ -47,16 +47,27 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
+from course_utils import sandbox_codec
 from course_utils.colab import sync_notebook
+from course_utils.grading import AnswerFailure
+from course_utils.sandbox import (
+    WAY_OUT,
+    Limits,
+    RemoteEnv,
+    SandboxUnavailable,
+    Session,
+    SubmissionError,
+    unavailable_reason,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SOURCE_DIR = Path("exercises") / "source"
@@ -64,8 +75,10 @@ STUDENT_DIR = Path("exercises")
 SOLUTION_DIR = Path("solutions")
 SETUP_PLACEHOLDER = "# GRADER SETUP"
 SETUP_TAG = "grader-setup"
-#: Default whole-submission time limit (seconds) for `grade`; per-call limits live in grading.py.
+#: Default whole-submission time limit (seconds) for `grade`: above the notebook run's limit plus
+#: the sum of the question limits (sandbox.Limits), so a slow question never costs the others.
 SUBMISSION_TIMEOUT = 600
+MAX_NOTEBOOK_BYTES = 20 * 2**20
 
 # Lines that mark solutions in otter's assign format. The solution notebook drops the markers and
 # the student-only prompt blocks (otter leaves both in its autograder notebook).
@@ -169,6 +182,28 @@ def _count_test_cells(source: Path) -> dict[str, int]:
     return counts
 
 
+_CONFIG_LINE = re.compile(r"^\s*(\w+):\s*(.*)$")
+
+
+def check_test_configs(source: Path) -> None:
+    """Fail on a test-config value that YAML would cut: an unquoted value containing ` #`.
+
+    YAML reads ` #` as the start of a comment, so `success_message: gives un ##aff` would
+    silently become "gives un". Quote such a value: `success_message: 'gives un ##aff'`.
+    """
+    for cell in nbformat.read(source, as_version=4).cells:
+        if cell.cell_type != "code" or "# BEGIN TEST CONFIG" not in cell.source:
+            continue
+        config = cell.source.split("# END TEST CONFIG")[0]
+        for line in config.splitlines()[1:]:
+            match = _CONFIG_LINE.match(line)
+            if match and " #" in match.group(2) and match.group(2)[:1] not in "'\"":
+                raise ExerciseError(
+                    f"{source}: the test config line {line.strip()!r} contains ' #', which YAML "
+                    "reads as a comment; put the value in single quotes"
+                )
+
+
 def check_test_files(source: Path, all_tests: Path) -> None:
     """Fail if a built test file has fewer test cases than the source has test cells.
 
@@ -178,6 +213,7 @@ def check_test_files(source: Path, all_tests: Path) -> None:
     from otter.nbmeta_config import NBMetadataConfig
     from otter.test_files import create_test_file
 
+    check_test_configs(source)
     for question, expected in _count_test_cells(source).items():
         built = create_test_file(str(all_tests / f"{question}.py"), NBMetadataConfig())
         if len(built.test_cases) != expected:
@@ -352,31 +388,128 @@ def build_autograder(chapter: str, out_dir: Path, root: Path = REPO_ROOT) -> Pat
     return target
 
 
-def grade_one(submission: Path, autograder: Path) -> dict[str, Any]:
-    """Grade one notebook in this process; return per-question scores and feedback."""
-    import otter.api
+@dataclass(frozen=True)
+class Question:
+    """One question of the autograder: its test cases (otter's), in the author's order."""
 
-    results = otter.api.grade_submission(str(submission), str(autograder), quiet=True)
-    if results.catastrophic_error is not None:
-        return {"error": f"otter could not grade it: {results.catastrophic_error}", "questions": {}}
+    name: str
+    cases: tuple[Any, ...]
+    all_or_nothing: bool = False
+
+    @property
+    def possible(self) -> float:
+        return float(sum(case.points or 0 for case in self.cases))
+
+
+def load_questions(chapter: str, root: Path = REPO_ROOT) -> list[Question]:
+    """The chapter's questions with public and hidden test cases, built from its source.
+
+    This list alone decides which questions exist and how many points each is worth.
+    """
+    from otter.nbmeta_config import NBMetadataConfig
+    from otter.test_files import create_test_file
+
+    source = source_path(chapter, root)
+    questions = []
+    with tempfile.TemporaryDirectory(prefix=f"assign-{chapter}-") as tmp:
+        out = run_otter_assign(source, Path(tmp))
+        check_test_files(source, out.all_tests)
+        for path in sorted(out.all_tests.glob("*.py")):
+            test = create_test_file(str(path), NBMetadataConfig())
+            questions.append(Question(test.name, tuple(test.test_cases), bool(test.all_or_nothing)))
+    return questions
+
+
+def chapter_questions(chapter: str, root: Path = REPO_ROOT) -> list[str]:
+    """Question names of a chapter, read from the BEGIN QUESTION cells of its source."""
+    return sorted(_count_test_cells(source_path(chapter, root)))
+
+
+def notebook_cells(path: Path) -> list[str]:
+    """Code cells of a submitted notebook, in order (read here, executed only in the sandbox)."""
+    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+        raise ExerciseError(f"the notebook is over {MAX_NOTEBOOK_BYTES // 2**20} MiB")
+    nb = nbformat.read(path, as_version=4)
+    return [str(cell.source) for cell in nb.cells if cell.cell_type == "code"]
+
+
+def _run_case(case: Any, env: Any) -> tuple[bool, str]:
+    """Run one test case in this process; (passed, reason). Hidden tests give no test text."""
+    try:
+        case.body.call_func(env)
+    except NotImplementedError as error:
+        return False, f"NotImplementedError: {sandbox_codec.one_line(error)}"
+    except AnswerFailure as error:  # about the learner's own code: shown, one line
+        return False, sandbox_codec.one_line(error, 500)
+    except AssertionError as error:  # the check's message (public tests only)
+        return False, "" if case.hidden else sandbox_codec.one_line(error, 500)
+    except SubmissionError:
+        raise
+    except Exception as error:  # noqa: BLE001 - the test could not use what came back
+        if case.hidden:
+            return False, ""
+        return False, f"{type(error).__name__}: {sandbox_codec.one_line(error)}"
+    return True, ""
+
+
+def grade_question(question: Question, env: Any, session: Any) -> dict[str, Any]:
+    """Score one question against a submission's sandbox; feedback without hidden test text."""
+    session.begin_question()
+    lines, score = [], 0.0
+    results = [(case, *_run_case(case, env)) for case in question.cases]
+    for number, (case, passed, reason) in enumerate(results, start=1):
+        kind = "hidden" if case.hidden else "public"
+        if passed:
+            score += case.points or 0
+            lines.append(f"  {kind} test {number}: passed. {case.success_message or ''}".rstrip())
+        else:
+            lines.append(f"  {kind} test {number}: FAILED. {case.failure_message or ''}".rstrip())
+            if reason:
+                lines.append(f"      Why: {reason}")
+    if question.all_or_nothing and not all(passed for _, passed, _ in results):
+        score = 0.0
+    if session.question_over:
+        score = 0.0
+        lines.append(
+            f"  {question.name} scores 0: its calls took longer than its time limit of "
+            f"{session.limits.question_seconds:g} s."
+        )
+    header = f"{question.name}: {_format_points(score)} / {_format_points(question.possible)}"
     return {
-        "error": "",
-        "questions": {
-            name: {
-                "score": test.score,
-                "possible": test.possible,
-                "feedback": test.summary(),
-            }
-            for name, test in sorted(results.results.items())
-        },
+        "score": score,
+        "possible": question.possible,
+        "feedback": "\n".join([header, *lines]),
     }
+
+
+def grade_submission(
+    notebook: Path, questions: list[Question], limits: Limits, timeout: float
+) -> dict[str, Any]:
+    """Grade one notebook: its code runs in a sandbox, the tests run here."""
+    started = time.monotonic()
+    try:
+        cells = notebook_cells(notebook)
+    except Exception as error:  # noqa: BLE001 - not a notebook: a row with the reason
+        return {"error": f"could not grade: {type(error).__name__}: {error}", "questions": {}}
+    session = Session(cells, limits, deadline=started + timeout)
+    try:
+        session.start()
+        env = RemoteEnv(session)
+        results = {q.name: grade_question(q, env, session) for q in questions}
+        return {"error": "", "questions": results, "notebook_errors": session.notebook_errors}
+    except SubmissionError as error:
+        return {"error": str(error), "questions": {}}
+    except SandboxUnavailable as error:
+        return {"error": f"could not start the grading sandbox: {error}", "questions": {}}
+    finally:
+        session.close()  # kills the sandbox and waits until every process of it is gone
 
 
 def subprocess_env() -> dict[str, str]:
     """os.environ plus a PYTHONPATH under which child processes and kernels import this package.
 
     Needed when the parent found the package through sys.path tweaks (e.g. pytest's
-    `pythonpath`) rather than an installation: the graded tests import course_utils.grading.
+    `pythonpath`) rather than an installation.
     """
     package_parent = str(Path(__file__).resolve().parents[1])
     env = dict(os.environ)
@@ -384,50 +517,18 @@ def subprocess_env() -> dict[str, str]:
     return env
 
 
-def _grade_in_subprocess(submission: Path, autograder: Path, timeout: float) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory(prefix="grade-one-") as tmp:
-        result_path = Path(tmp) / "result.json"
-        command = [
-            sys.executable,
-            "-m",
-            "course_utils.exercises",
-            "grade-one",
-            str(submission),
-            "--autograder",
-            str(autograder),
-            "--result",
-            str(result_path),
-        ]
-        # A new session, so that on timeout the worker and everything it started can be killed.
-        process = subprocess.Popen(
-            command,
-            env=subprocess_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            start_new_session=True,
-        )
-        try:
-            output, _ = process.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.communicate()
-            return {
-                "error": f"grading did not finish within {timeout:g} s (endless loop outside the "
-                "graded functions?)",
-                "questions": {},
-            }
-        if process.returncode != 0 or not result_path.is_file():
-            last = (output.strip().splitlines() or ["no output"])[-1]
-            return {
-                "error": f"grading crashed (exit {process.returncode}): {last}",
-                "questions": {},
-            }
-        return json.loads(result_path.read_text(encoding="utf-8"))
-
-
 def _format_points(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:.3f}"
+
+
+def require_sandbox() -> None:
+    """Refuse to grade for credit where learner code cannot be jailed (ExerciseError)."""
+    reason = unavailable_reason()
+    if reason is not None:
+        raise ExerciseError(
+            f"refusing to grade for credit: no grading sandbox can be created here ({reason}). "
+            f"{WAY_OUT}"
+        )
 
 
 def grade(
@@ -438,57 +539,53 @@ def grade(
     timeout: float = SUBMISSION_TIMEOUT,
     jobs: int = 1,
     root: Path = REPO_ROOT,
+    limits: Limits | None = None,
 ) -> list[dict[str, str]]:
     """Grade every notebook in `submissions` into `out_csv`; return the CSV rows."""
+    limits = limits or Limits()
     notebooks = sorted(submissions.glob("*.ipynb"))
     if not notebooks:
         raise ExerciseError(f"no .ipynb submissions in {submissions}")
-    with tempfile.TemporaryDirectory(prefix=f"autograder-{chapter}-") as tmp:
-        autograder = build_autograder(chapter, Path(tmp), root)
-        questions, possible = _questions(autograder)
-        with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(
-                pool.map(lambda nb: _grade_in_subprocess(nb, autograder, timeout), notebooks)
-            )
+    require_sandbox()
+    questions = load_questions(chapter, root)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        results = list(
+            pool.map(lambda nb: grade_submission(nb, questions, limits, timeout), notebooks)
+        )
+    # Every sandbox was killed and reaped in grade_submission: nothing of a submission runs
+    # while (or after) the feedback and the CSV are written.
+    possible = _format_points(sum(q.possible for q in questions))
     feedback_dir = out_csv.parent / f"{out_csv.stem}-feedback"
     feedback_dir.mkdir(parents=True, exist_ok=True)
     rows = []
     for notebook, result in zip(notebooks, results, strict=True):
         row = {"submission": notebook.name}
-        for question in questions:
-            row[question] = _format_points(result["questions"].get(question, {}).get("score", 0))
-        total = sum(q.get("score", 0) for q in result["questions"].values())
-        row["total"] = _format_points(total)
+        scores = {q.name: result["questions"].get(q.name, {}).get("score", 0) for q in questions}
+        row.update({name: _format_points(value) for name, value in scores.items()})
+        row["total"] = _format_points(sum(scores.values()))
         row["error"] = result["error"]
         rows.append(row)
-        text = [f"{notebook.name}: {row['total']} / {_format_points(sum(possible.values()))}"]
+        text = [f"{notebook.name}: {row['total']} / {possible}"]
         if result["error"]:
             text.append(f"ERROR: {result['error']}")
-        text += [q["feedback"] for q in result["questions"].values()]
+        if result.get("notebook_errors"):
+            text.append(
+                "Errors while running the notebook:\n"
+                + "\n".join(f"  {line}" for line in result["notebook_errors"])
+            )
+        text += [
+            result["questions"][q.name]["feedback"]
+            for q in questions
+            if q.name in result["questions"]
+        ]
         (feedback_dir / f"{notebook.stem}.txt").write_text("\n\n".join(text) + "\n", "utf-8")
     out_csv.parent.mkdir(parents=True, exist_ok=True)
     with out_csv.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["submission", *questions, "total", "error"])
+        names = [q.name for q in questions]
+        writer = csv.DictWriter(f, fieldnames=["submission", *names, "total", "error"])
         writer.writeheader()
         writer.writerows(rows)
     return rows
-
-
-def _questions(autograder: Path) -> tuple[list[str], dict[str, float]]:
-    """Question names and points possible, read from the test files inside the zip."""
-    import zipfile
-
-    from otter.nbmeta_config import NBMetadataConfig
-    from otter.test_files import create_test_file
-
-    possible: dict[str, float] = {}
-    with tempfile.TemporaryDirectory() as tmp, zipfile.ZipFile(autograder) as zf:
-        names = sorted(n for n in zf.namelist() if re.fullmatch(r"tests/[^/]+\.py", n))
-        for name in names:
-            path = zf.extract(name, tmp)
-            test = create_test_file(path, NBMetadataConfig())
-            possible[test.name] = test.possible
-    return sorted(possible), possible
 
 
 # --------------------------------------------------------------------------------------------
@@ -515,23 +612,68 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--chapter", required=True, help="e.g. 01_attention")
     sub.add_argument("submissions", type=Path, help="folder of submitted .ipynb files")
     sub.add_argument("--out", type=Path, required=True, help="CSV to write")
-    sub.add_argument(
-        "--timeout",
-        type=float,
-        default=SUBMISSION_TIMEOUT,
-        help=f"seconds allowed per submission (default {SUBMISSION_TIMEOUT})",
-    )
+    _limit_arguments(sub)
     sub.add_argument("--jobs", type=int, default=1, help="submissions graded in parallel")
 
     sub = commands.add_parser("build-autograder", help="write the otter autograder zip")
     sub.add_argument("--chapter", required=True)
     sub.add_argument("--out", type=Path, required=True, help="folder for the zip")
 
-    sub = commands.add_parser("grade-one", help="grade one submission (what `grade` runs)")
+    sub = commands.add_parser(
+        "grade-one", help="grade one submission in a sandbox and write its result as JSON"
+    )
     sub.add_argument("submission", type=Path)
-    sub.add_argument("--autograder", type=Path, required=True)
+    sub.add_argument("--chapter", required=True)
     sub.add_argument("--result", type=Path, required=True, help="JSON file to write")
+    _limit_arguments(sub)
     return parser
+
+
+def _limit_arguments(sub: argparse.ArgumentParser) -> None:
+    defaults = Limits()
+    sub.add_argument(
+        "--timeout",
+        type=float,
+        default=SUBMISSION_TIMEOUT,
+        help=f"seconds allowed per submission (default {SUBMISSION_TIMEOUT}); must be above "
+        "--notebook-timeout plus the sum of the question limits",
+    )
+    sub.add_argument(
+        "--call-timeout",
+        type=float,
+        default=defaults.call_seconds,
+        help="seconds one call of a learner's function may take "
+        f"(default {defaults.call_seconds:g})",
+    )
+    sub.add_argument(
+        "--question-timeout",
+        type=float,
+        default=defaults.question_seconds,
+        help="seconds all calls of one question may take together; over it, the question "
+        f"scores 0 (default {defaults.question_seconds:g})",
+    )
+    sub.add_argument(
+        "--notebook-timeout",
+        type=float,
+        default=defaults.notebook_seconds,
+        help="seconds the notebook's own cells may take to run "
+        f"(default {defaults.notebook_seconds:g})",
+    )
+
+
+def _limits(args: argparse.Namespace, questions: int) -> Limits:
+    limits = Limits(
+        call_seconds=args.call_timeout,
+        question_seconds=args.question_timeout,
+        notebook_seconds=args.notebook_timeout,
+    )
+    needed = limits.notebook_seconds + questions * limits.question_seconds
+    if args.timeout <= needed:
+        raise ExerciseError(
+            f"--timeout {args.timeout:g} must be above --notebook-timeout plus {questions} "
+            f"question limits ({needed:g} s), so that a slow question costs only itself"
+        )
+    return limits
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -553,30 +695,45 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"exercise notebooks up to date for: {', '.join(chapters)}")
         return 0
-    if args.command == "grade":
-        rows = grade(
-            args.chapter,
-            args.submissions,
-            args.out,
-            timeout=args.timeout,
-            jobs=args.jobs,
-            root=root,
-        )
-        print(f"graded {len(rows)} submissions into {args.out}")
-        failed = [r["submission"] for r in rows if r["error"]]
-        if failed:
-            print(f"could not grade (scored 0, see the error column): {', '.join(failed)}")
-        return 0
+    try:
+        return _grading_command(args, root)
+    except ExerciseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _grading_command(args: argparse.Namespace, root: Path) -> int:
     if args.command == "build-autograder":
         print(build_autograder(args.chapter, args.out, root))
         return 0
-    # grade-one: a submission otter cannot read or run (not JSON, another assignment's notebook)
-    # is reported in the CSV's error column rather than as a traceback.
-    try:
-        result = grade_one(args.submission, args.autograder)
-    except Exception as error:
-        result = {"error": f"could not grade: {type(error).__name__}: {error}", "questions": {}}
-    args.result.write_text(json.dumps(result, indent=1), encoding="utf-8")
+    questions = len(chapter_questions(args.chapter, root))
+    limits = _limits(args, questions)
+    if args.command == "grade-one":
+        require_sandbox()
+        result = grade_submission(
+            args.submission, load_questions(args.chapter, root), limits, args.timeout
+        )
+        args.result.write_text(json.dumps(result, indent=1), encoding="utf-8")
+        return 0
+    started = time.monotonic()
+    rows = grade(
+        args.chapter,
+        args.submissions,
+        args.out,
+        timeout=args.timeout,
+        jobs=args.jobs,
+        root=root,
+        limits=limits,
+    )
+    seconds = time.monotonic() - started
+    print(f"graded {len(rows)} submissions into {args.out}")
+    print(
+        f"time: {seconds:.1f} s in all, {seconds / len(rows):.2f} s per submission "
+        f"(--jobs {args.jobs}, including the one-off build of the tests)"
+    )
+    failed = [r["submission"] for r in rows if r["error"]]
+    if failed:
+        print(f"could not grade (scored 0, see the error column): {', '.join(failed)}")
     return 0
 
 

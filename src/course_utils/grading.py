@@ -34,6 +34,31 @@ class GradingFailure(AssertionError):
     """A test failure whose message is meant for the learner."""
 
 
+class AnswerFailure(GradingFailure):
+    """A failure of the learner's function itself: missing, raised, too slow, changed its inputs
+    or returned something unreadable. Its message may be shown even for hidden tests."""
+
+
+class RemoteAnswer:
+    """Base of learner functions that run elsewhere (the grading sandbox, see
+    ``course_utils.sandbox``): ``call_answer`` hands the call to ``remote_call``, which enforces
+    the time limit from outside and checks the inputs itself."""
+
+    __name__ = "answer"
+
+    def remote_call(self, args: tuple, kwargs: dict[str, Any], seconds: float | None) -> Any:
+        raise NotImplementedError
+
+
+def in_place_message(function: str, argument: str) -> str:
+    """The failure message for a learner's function that changed an input in place."""
+    return (
+        f"`{function}` changed its input `{argument}` in place (for example with `+=`, "
+        "`/=`, `.masked_fill_()` or `.transpose_()`). Build new tensors and leave the "
+        "inputs as they were."
+    )
+
+
 class _TimeLimitReached(BaseException):
     # A BaseException, so that a learner's `except Exception:` inside the loop cannot swallow it.
     pass
@@ -46,14 +71,14 @@ def _name(fn: Callable[..., Any]) -> str:
 def get_answer(env: Mapping[str, Any], name: str) -> Callable[..., Any]:
     """Return the function `name` from the notebook's globals `env`, or fail in plain words."""
     if name not in env:
-        raise GradingFailure(
+        raise AnswerFailure(
             f"`{name}` is not defined. Did you delete or rename the cell that defines it, or not "
             "run it? Restore the cell (its name and arguments must stay as given), run it, and "
             "check again."
         )
     value = env[name]
     if not callable(value):
-        raise GradingFailure(
+        raise AnswerFailure(
             f"`{name}` should be a function, but it is a {type(value).__name__}. Did a later cell "
             "assign something else to that name?"
         )
@@ -72,7 +97,7 @@ def call_with_limit(
     limit = DEFAULT_SECONDS if seconds is None else seconds
     if id(fn) in _TIMED_OUT:
         earlier = _TIMED_OUT[id(fn)][1]
-        raise GradingFailure(
+        raise AnswerFailure(
             f"`{_name(fn)}` did not finish within {earlier:g} s in an earlier test (endless "
             "loop?), so it was not run again."
         )
@@ -93,7 +118,7 @@ def call_with_limit(
         return fn(*args, **kwargs)
     except _TimeLimitReached:
         _TIMED_OUT[id(fn)] = (fn, limit)
-        raise GradingFailure(
+        raise AnswerFailure(
             f"your function `{_name(fn)}` did not finish within {limit:g} s (endless loop?)"
         ) from None
     finally:
@@ -122,8 +147,11 @@ def call_answer(
 ) -> Any:
     """Call a learner's function under a time limit and check that it left its inputs unchanged.
 
-    Exceptions other than NotImplementedError become a GradingFailure naming the function.
+    Exceptions other than NotImplementedError become a GradingFailure naming the function. A
+    :class:`RemoteAnswer` (the grader's sandbox) does all of this on its side of the call.
     """
+    if isinstance(fn, RemoteAnswer):
+        return fn.remote_call(args, kwargs, seconds)
     inputs = [
         (name, value, value.detach().clone())
         for name, value in _argument_names(fn, args, kwargs)
@@ -134,14 +162,10 @@ def call_answer(
     except (GradingFailure, NotImplementedError):
         raise
     except Exception as error:
-        raise GradingFailure(f"`{_name(fn)}` raised {type(error).__name__}: {error}") from error
+        raise AnswerFailure(f"`{_name(fn)}` raised {type(error).__name__}: {error}") from error
     for name, value, before in inputs:
         if not _unchanged(value, before):
-            raise GradingFailure(
-                f"`{_name(fn)}` changed its input `{name}` in place (for example with `+=`, "
-                "`/=`, `.masked_fill_()` or `.transpose_()`). Build new tensors and leave the "
-                "inputs as they were."
-            )
+            raise AnswerFailure(in_place_message(_name(fn), name))
     return result
 
 
@@ -245,12 +269,15 @@ def check_rate(
 
 __all__ = [
     "DEFAULT_SECONDS",
+    "AnswerFailure",
     "GradingFailure",
+    "RemoteAnswer",
     "call_answer",
     "call_with_limit",
     "check_close",
     "check_rate",
     "check_tensor",
     "get_answer",
+    "in_place_message",
     "unpack",
 ]
