@@ -189,7 +189,7 @@ def test_an_empty_or_unexecuted_site_fails(tmp_path, capsys):
 def test_real_content_build_of_a_bad_notebook_is_caught(tmp_path):
     """The JSON layout the checker reads is the one mystmd writes (guards against drift)."""
     (tmp_path / "myst.yml").write_text(
-        "version: 1\nproject:\n  title: t\n  toc:\n    - file: a.ipynb\n"
+        "version: 1\nproject:\n  title: t\n  toc:\n    - file: a.ipynb\n    - file: b.ipynb\n"
         f"site:\n  template: {ROOT / 'book' / '_offline_template'}\n"
     )
     title = nbformat.v4.new_markdown_cell("# Title")
@@ -210,6 +210,12 @@ def test_real_content_build_of_a_bad_notebook_is_caught(tmp_path):
     hidden.outputs = [nbformat.v4.new_output("stream", name="stdout", text="/tmp/keep.txt\n")]
     nb = nbformat.v4.new_notebook(cells=[title, hidden, cell])
     nbformat.write(nb, tmp_path / "a.ipynb")
+    # the layout that once showed every chapter's title twice: a badge above the '# Title'
+    badge_first = [
+        nbformat.v4.new_markdown_cell("[Open in Colab](https://colab.research.google.com/x)"),
+        nbformat.v4.new_markdown_cell("# Second chapter\n\nText."),
+    ]
+    nbformat.write(nbformat.v4.new_notebook(cells=badge_first), tmp_path / "b.ipynb")
     subprocess.run(
         ["jupyter-book", "build", "--site", "--ci"],
         cwd=tmp_path,
@@ -222,7 +228,9 @@ def test_real_content_build_of_a_bad_notebook_is_caught(tmp_path):
     for rule in ("code line over 88", "progress bar", "widget view", "widget repr", "machine path"):
         assert f"[{rule}" in joined, joined
     assert "keep.txt" not in joined  # the removed cell is not on the page
-    assert "duplicated title" not in joined  # the leading '# Title' became the page title
+    duplicated = [line for line in found if "[duplicated title]" in line]
+    assert duplicated == [line for line in found if line.startswith("/b.ipynb")], joined
+    assert len(duplicated) == 1  # a.ipynb's leading '# Title' became the page title
 
 
 def test_check_notebooks_flags_long_code_lines_the_site_shows():
