@@ -161,12 +161,16 @@ def test_chapter_ends_with_questions_whose_answers_open_on_demand(chapter: str):
     title = "## Check your understanding"
     heads = [i for i, c in enumerate(nb.cells) if c.source.startswith(title)]
     assert len(heads) == 1, f"{chapter}: one 'Check your understanding' section"
-    answers = [c for c in nb.cells[heads[0] :] if ":::{dropdown}" in c.source]
+    cells = nb.cells[heads[0] :]
+    answers = [c for c in cells if c.source.startswith("<details>")]
+    questions = [c for c in cells if re.match(r"\*\*\d\.\*\* ", c.source)]
     assert 3 <= len(answers) <= 5, f"{chapter}: 3-5 questions with answers, got {len(answers)}"
+    assert len(questions) == len(answers), f"{chapter}: one answer per question"
     for cell in answers:
-        assert cell.cell_type == "markdown" and cell.source.rstrip().endswith(":::"), cell.id
-        # collapsed in Jupyter too, not only in the book's dropdown
-        assert cell.metadata.get("jupyter", {}).get("source_hidden") is True, cell.id
+        # collapsed until opened, in Jupyter and on the site alike (as chapter 1)
+        assert cell.cell_type == "markdown", cell.id
+        assert cell.source.startswith("<details>\n<summary>Answer</summary>\n"), cell.id
+        assert cell.source.rstrip().endswith("</details>"), cell.id
 
 
 @pytest.mark.parametrize("chapter", ["02_bert", "03_roberta"])
