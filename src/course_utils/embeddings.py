@@ -551,3 +551,61 @@ def projection_explorer(
     redraw()
     display(widgets.VBox([widgets.HBox([which, index]), canvas]))
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Frozen features + a trained classifier
+
+
+def probe_accuracy(
+    train_features: Any,
+    train_labels: Sequence[int],
+    test_features: Any,
+    test_labels: Sequence[int],
+    seed: int = 0,
+) -> float:
+    """Test accuracy of a logistic regression trained on frozen features (standardised first).
+
+    The encoder stays frozen; only the linear classifier learns, as in SentEval's transfer
+    tasks (Reimers & Gurevych 2019, Table 5, also use logistic regression on frozen vectors).
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    def as_array(x: Any) -> np.ndarray:
+        return x.float().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=float)
+
+    classifier = make_pipeline(
+        StandardScaler(), LogisticRegression(max_iter=2000, random_state=seed)
+    )
+    classifier.fit(as_array(train_features), np.asarray(train_labels))
+    return float(classifier.score(as_array(test_features), np.asarray(test_labels)))
+
+
+def bag_of_words_accuracy(
+    train_texts: Sequence[str],
+    train_labels: Sequence[int],
+    test_texts: Sequence[str],
+    test_labels: Sequence[int],
+    seed: int = 0,
+) -> float:
+    """The baseline without any encoder: TF-IDF of words and word pairs, logistic regression."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    classifier = make_pipeline(
+        TfidfVectorizer(ngram_range=(1, 2), min_df=1, sublinear_tf=True),
+        LogisticRegression(max_iter=2000, C=10.0, random_state=seed),
+    )
+    classifier.fit(list(train_texts), np.asarray(train_labels))
+    return float(classifier.score(list(test_texts), np.asarray(test_labels)))
+
+
+def token_id_matrix(tokenizer: Any, texts: Sequence[str], length: int = 32) -> np.ndarray:
+    """Token ids padded/cut to `length` columns: what "token ids as features" means (a mistake)."""
+    ids = tokenizer(list(texts), truncation=True, max_length=length, padding="max_length")[
+        "input_ids"
+    ]
+    return np.asarray(ids, dtype=float)
