@@ -18,15 +18,18 @@ only). Commands (``python -m course_utils.exercises --help``):
 ``check``
     Regenerates in memory and exits 1, with a diff, when the committed notebooks differ (CI).
 ``grade --chapter NN_name SUBMISSIONS_DIR --out grades.csv``
-    Builds the otter autograder zip (public + hidden tests) from the source into a temporary
-    directory and grades every ``*.ipynb`` in SUBMISSIONS_DIR without Docker: one ``grade-one``
-    subprocess per submission (``otter.api.grade_submission``, what ``otter run`` does), with a
-    whole-submission timeout as a backstop for code that hangs outside the graded functions.
+    Builds the chapter's public and hidden tests from its source (``otter assign``) and loads
+    them in this process, then grades every ``*.ipynb`` in SUBMISSIONS_DIR: the notebook's code
+    runs in a per-submission sandbox (:mod:`course_utils.sandbox`: Linux namespaces, a chroot,
+    an unprivileged uid, resource limits), the tests run here and see only plain-data results of
+    the learner's functions. Time limits per call, per question and per submission are enforced
+    from outside (the sandbox is killed). Refuses to grade where no sandbox can be created.
     Writes one CSV row per submission (points per question, total, and an error column for
     submissions that could not be graded at all) and, beside the CSV, a ``<csv stem>-feedback/``
-    folder with every submission's per-test feedback.
+    folder with every submission's per-test feedback (no hidden test text).
 
-Where Docker exists, otter's containerised grader can use the same zip::
+Where Docker exists, otter's containerised grader can use the chapter's zip (not safe for credit:
+it runs the tests in the learner's process)::
 
     python -m course_utils.exercises build-autograder --chapter 01_attention --out build/
     otter grade -a build/01_attention-autograder.zip -o results/ --ext ipynb SUBMISSIONS_DIR
@@ -491,7 +494,7 @@ def grade_submission(
         cells = notebook_cells(notebook)
     except Exception as error:  # noqa: BLE001 - not a notebook: a row with the reason
         return {"error": f"could not grade: {type(error).__name__}: {error}", "questions": {}}
-    session = Session(cells, limits, deadline=started + timeout)
+    session = Session(cells, limits, deadline=started + timeout, timeout=timeout)
     try:
         session.start()
         env = RemoteEnv(session)

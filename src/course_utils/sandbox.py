@@ -280,6 +280,7 @@ class Session:
     cells: list[str]
     limits: Limits
     deadline: float  # time.monotonic() at which the whole submission's time is up
+    timeout: float = 600.0  # the whole submission's limit, for messages
     sandbox: Sandbox | None = None
     globals: dict[str, Any] = field(default_factory=dict)
     notebook_errors: list[str] = field(default_factory=list)
@@ -294,12 +295,14 @@ class Session:
             raise AnswerFailure("the grading sandbox was restarted too often; no more calls.")
         self.starts += 1
         self.sandbox = Sandbox(self.limits)
-        seconds = min(self.limits.notebook_seconds, self.deadline - time.monotonic())
+        left = self.deadline - time.monotonic()
+        seconds = min(self.limits.notebook_seconds, left)
         try:
             header, _ = self.sandbox.request({"op": "notebook", "cells": self.cells}, {}, seconds)
         except codec.Timeout as error:
+            limit = self.timeout if left < self.limits.notebook_seconds else seconds
             raise SubmissionError(
-                f"grading did not finish within {seconds:g} s (endless loop outside the graded "
+                f"grading did not finish within {limit:g} s (endless loop outside the graded "
                 "functions?)"
             ) from error
         except (codec.Closed, codec.ProtocolError, OSError) as error:
