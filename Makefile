@@ -54,8 +54,8 @@ pytest:
 book-offline:
 	@$(TIMED) "book content build (strict, nbval's executed notebooks, offline template)" -- \
 	  $(PYTHON) scripts/build_book.py --offline --executed $(EXECUTED)
-	@if [ -f scripts/check_site.py ]; then \
-	  $(TIMED) "site output check" -- $(PYTHON) scripts/check_site.py; fi
+	@$(TIMED) "site output check (widgets, progress bars, paths, titles, widths)" -- \
+	  $(PYTHON) scripts/check_site.py
 
 book:
 	$(PYTHON) scripts/build_book.py --html
