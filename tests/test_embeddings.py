@@ -238,3 +238,26 @@ def test_rt_polarity_offline_split(monkeypatch, shared_data_dir):
     again = load_course_dataset("rt-polarity", split="test")
     assert again["text"] == ds["test"]["text"]  # the seed fixes the split
     assert any("é" in t for t in ds["train"]["text"])  # decoded as cp1252, not mangled
+
+
+# ---------------------------------------------------------------------------------------------
+# Frozen features + logistic regression, and the bag-of-words baseline
+
+
+def test_probe_learns_separable_features_and_not_noise():
+    g = torch.Generator().manual_seed(0)
+    labels = torch.randint(0, 2, (400,), generator=g)
+    signal = torch.randn(400, 8, generator=g) + 3 * labels[:, None].float()
+    noise = torch.randn(400, 8, generator=g)
+    y = labels.tolist()
+    assert emb.probe_accuracy(signal[:300], y[:300], signal[300:], y[300:]) > 0.95
+    assert emb.probe_accuracy(noise[:300], y[:300], noise[300:], y[300:]) < 0.7
+
+
+def test_bag_of_words_uses_words_and_token_ids_are_plain_numbers(bert_small):
+    train = ["a wonderful film", "a dull film", "wonderful acting", "dull and long"] * 10
+    labels = [1, 0, 1, 0] * 10
+    assert emb.bag_of_words_accuracy(train, labels, ["wonderful", "dull"], [1, 0]) == 1.0
+    ids = emb.token_id_matrix(bert_small.tokenizer, ["a b c", "a much longer sentence here"], 6)
+    assert ids.shape == (2, 6) and ids.dtype == float
+    assert ids[0, -1] == bert_small.tokenizer.pad_token_id  # padded to the fixed width
