@@ -146,6 +146,7 @@ def test_offline_cache_resolves_snapshot(monkeypatch, shared_hub_cache, no_netwo
         / MINILM.revision
     )
     assert "local Hub cache" in resolved.describe() and "NOT" not in resolved.describe()
+    assert str(shared_hub_cache) not in resolved.describe()  # the site shows no machine path
 
 
 def test_cache_source_forbids_downloads(monkeypatch, shared_hub_cache, loader, no_network):
@@ -210,6 +211,7 @@ def test_course_checkpoint_fallback(monkeypatch, tmp_path, loader, capsys, no_ne
     assert loader.calls == [((checkpoint,), {})]
     out = capsys.readouterr().out
     assert f"a small model trained by this course, NOT {BERT.repo_id}" in out
+    assert "small-bert" in out and str(tmp_path) not in out
 
 
 @pytest.mark.parametrize(

@@ -306,7 +306,7 @@ def load_course_checkpoint(name: str, cls: Any = AutoModelForMaskedLM) -> tuple[
     n_params = sum(p.numel() for p in model.parameters())
     print(
         f"{name}: a small {type(model).__name__} ({n_params / 1e6:.1f}M parameters) trained by "
-        f"this course on WikiText-2, NOT a real Hub checkpoint{note}. From {path}"
+        f"this course on WikiText-2, NOT a real Hub checkpoint{note}."
     )
     return model, tokenizer
 

@@ -62,14 +62,15 @@ class ResolvedModel:
     path: Path | None = None
 
     def describe(self) -> str:
-        """One honest line about what is loaded."""
+        """One honest line about what is loaded (no machine path: the site prints it)."""
         pinned = f"{self.repo_id}@{self.revision[:8]}"
         if self.source == "hub":
             return f"{self.name}: {pinned} from the Hugging Face Hub"
         if self.source == "cache":
-            return f"{self.name}: {pinned} from the local Hub cache {self.path}"
+            return f"{self.name}: {pinned} from the local Hub cache (HF_HUB_CACHE)"
         return (
-            f"{self.name}: a small model trained by this course, NOT {self.repo_id} ({self.path})"
+            f"{self.name}: a small model trained by this course, NOT {self.repo_id} "
+            f"(course checkpoint {self.path.name if self.path else '?'})"
         )
 
 
