@@ -12,6 +12,7 @@ import ast
 import csv
 import os
 import re
+import socket
 import time
 from pathlib import Path
 
@@ -213,7 +214,7 @@ if os.fork() == 0:  # a double-forked daemon
 """
 
 
-def read_tests() -> str:
+def read_tests(port: int) -> str:
     patterns = [
         "/tmp/**/*.zip",
         "/tmp/**/tests/*.py",
@@ -242,7 +243,15 @@ def scaled_dot_product_attention(q, k, v, mask=None):
         found += [path for path in glob.glob(pattern, recursive=True) if _hidden(path)]
     source = [line for f in inspect.stack() for line in (f.code_context or [])]
     found += [line for line in source if "check_close" in line or "expected" in line]
-    raise RuntimeError(f"found {{len(found)}} hidden test files or lines {{found[:3]}}")
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", {port}), timeout=1).sendall(b"leak")
+        network = "network open"
+    except OSError:
+        network = "network blocked"
+    count = len(found)
+    raise RuntimeError(f"{{network}}; found {{count}} hidden test files or lines {{found[:3]}}")
 """
 
 
@@ -324,7 +333,7 @@ def sinusoidal_positions(num_positions, dim):
 FULL_01 = {"q1": 7, "q2": 5, "q3": 4}
 
 
-def chapter1_cases(tmp: Path) -> dict[str, tuple[nbformat.NotebookNode, dict[str, int]]]:
+def chapter1_cases(tmp: Path, port: int) -> dict[str, tuple[nbformat.NotebookNode, dict[str, int]]]:
     """Submission name -> (notebook, expected points per question)."""
     sol = _solution("01_attention")
     attention = "scaled_dot_product_attention"
@@ -342,7 +351,7 @@ def chapter1_cases(tmp: Path) -> dict[str, tuple[nbformat.NotebookNode, dict[str
         ),
         "write_files": (_append(sol, write_files(tmp), 'grader.check("q99")'), FULL_01),
         "detached": (_append(sol, detached(tmp)), FULL_01),
-        "read_tests": (_replace(sol, attention, read_tests()), q1_zero),
+        "read_tests": (_replace(sol, attention, read_tests(port)), q1_zero),
         "loop_in_except": (
             _replace(sol, "sinusoidal_positions", LOOP_IN_BARE_EXCEPT),
             {**FULL_01, "q3": 0},
@@ -403,7 +412,9 @@ def _grade(chapter: str, cases, tmp_path: Path) -> tuple[dict[str, dict[str, str
 
 
 def test_chapter1_cheats_gain_nothing_and_honest_answers_keep_their_points(tmp_path):
-    cases = chapter1_cases(tmp_path)
+    server = socket.create_server(("127.0.0.1", 0))  # a grader-side service to leak to
+    server.setblocking(False)
+    cases = chapter1_cases(tmp_path, server.getsockname()[1])
     before = set(tmp_path.rglob("*"))
     started = time.monotonic()
     rows, out = _grade("01_attention", cases, tmp_path)
@@ -448,7 +459,10 @@ def test_chapter1_cheats_gain_nothing_and_honest_answers_keep_their_points(tmp_p
         if line in text
     ]
     assert leaked == []
-    assert "found 0 hidden test files or lines []" in feedback["read_tests"]
+    assert "network blocked; found 0 hidden test files or lines []" in feedback["read_tests"]
+    with pytest.raises(BlockingIOError):
+        server.accept()  # nobody connected
+    server.close()
     assert "did not finish within 3 s (endless loop?)" in feedback["loop_in_except"]
     assert "called sys.exit()" in feedback["sys_exit"]
     assert "ended the grading process" in feedback["os_exit"]
