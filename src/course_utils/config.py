@@ -29,6 +29,7 @@ PINS: dict[str, str] = {
     "ipywidgets": ">=8.1,<9",
     "otter-grader": ">=6.1,<8",
     "sentence-transformers": ">=6.0,<7",
+    "accelerate": ">=1.1,<2",  # transformers.Trainer needs it (course_utils.downstream)
 }
 
 #: Development-only tools (the `dev` extra and environment.yml).

@@ -34,11 +34,17 @@ def metric_path(name: str) -> Path:
     return METRIC_DIR / name
 
 
-def load_metric(name: str, implementation: Implementation = "auto", verbose: bool = True) -> Any:
+def load_metric(
+    name: str,
+    implementation: Implementation = "auto",
+    verbose: bool = True,
+    config_name: str | None = None,
+) -> Any:
     """`evaluate` module for metric `name`; says which implementation it is.
 
     implementation: "hub" (evaluate's module from the Hub), "course" (the offline copy), or
     "auto": the Hub when it is reachable and HF_HUB_OFFLINE is unset, else the course's copy.
+    `config_name` selects a configuration, e.g. load_metric("glue", config_name="sst2").
     """
     import evaluate
 
@@ -52,7 +58,7 @@ def load_metric(name: str, implementation: Implementation = "auto", verbose: boo
     )
     if use_hub:
         try:
-            metric = evaluate.load(name)
+            metric = evaluate.load(name, config_name)
         except Exception as err:  # evaluate raises FileNotFoundError, ConnectionError, ...
             if implementation == "hub":
                 raise CourseError(
@@ -65,7 +71,7 @@ def load_metric(name: str, implementation: Implementation = "auto", verbose: boo
             if verbose:
                 print(f"metric {name}: evaluate's module from the Hugging Face Hub")
             return metric
-    metric = evaluate.load(str(path))
+    metric = evaluate.load(str(path), config_name)
     if verbose:
         print(f"metric {name}: the course's own evaluate module (course_utils/metric_modules)")
     return metric

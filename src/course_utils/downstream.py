@@ -1,0 +1,340 @@
+"""Downstream evaluation: fine-tune an encoder on SST-2 with one fixed recipe, report dev accuracy.
+
+Pretraining objectives are judged by what transfers (chapters 4, 5 and 7). `finetune_sst2` takes
+a course checkpoint name, a Hub model (pinned in config.py), a local folder or an in-memory
+encoder (e.g. the discriminator from `electra.ElectraPretrainingModel`), puts a fresh
+two-class head on it (`AutoModelForSequenceClassification`), fine-tunes it with
+`transformers.Trainer` and scores the GLUE SST-2 validation split (872 sentences; "dev") with
+`evaluate`'s GLUE metric (`metrics.load_metric("glue", config_name="sst2")`: the Hub module
+when the Hub answers, the course's own module offline; the line it prints says which).
+
+Two baselines use the same code: `init="random"` (the same architecture and recipe from random
+weights: what pretraining adds) and `majority_baseline` (always the most frequent training
+label: 50.9% on dev).
+
+The recipe is sized by the budget (`recipe`): `ci` fine-tunes on a few hundred sentences in
+seconds; `cpu` on 20,000 in a few minutes on 2 cores; `gpu` on the whole training split. The
+training subset is fixed (the first n rows of a shuffle with `DATA_SEED`), so runs that differ
+in `seed` differ only in the head's initial weights, the batch order and dropout.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from course_utils.budget import Budget, get_budget
+from course_utils.errors import CourseError
+
+DATA_SEED = 0  # fixes which training sentences a budget uses, whatever the run's seed
+NUM_LABELS = 2
+
+
+@dataclass(frozen=True)
+class FinetuneRecipe:
+    """The fixed fine-tuning recipe: data size, epochs, batch, AdamW lr with linear warmup/decay."""
+
+    train_examples: int | None  # None: the whole training split (67,349 rows)
+    epochs: float
+    batch_size: int
+    lr: float
+    warmup: float  # fraction of the steps (TrainingArguments.warmup_steps accepts a float < 1)
+    weight_decay: float = 0.01
+    max_length: int = 64  # tokens per sentence; dev sentences average 19.5 words
+    eval_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        if self.train_examples is not None and self.train_examples < 2:
+            raise ValueError(f"train_examples must be >= 2 or None, got {self.train_examples}")
+        if self.epochs <= 0 or self.batch_size <= 0 or self.lr <= 0 or self.max_length < 8:
+            raise ValueError(f"invalid recipe {self}")
+        if not 0 <= self.warmup < 1:
+            raise ValueError(f"warmup is a fraction of the steps in [0, 1), got {self.warmup}")
+
+
+def recipe(budget: Budget | str | None = None, **overrides: Any) -> FinetuneRecipe:
+    """The recipe for a budget; `overrides` replace fields (e.g. lr=2e-5 for a Hub BERT-base).
+
+    lr 1e-3 suits the course's tiny encoders (H=128, L=2; Turc et al. 2019 tune small BERTs
+    up to 5e-4 with far more data); a real BERT-base wants ~2e-5.
+    """
+    b = budget if isinstance(budget, Budget) else get_budget(budget)
+    base: FinetuneRecipe = b.pick(
+        ci=FinetuneRecipe(train_examples=320, epochs=1, batch_size=32, lr=1e-3, warmup=0.1),
+        cpu=FinetuneRecipe(train_examples=20_000, epochs=1, batch_size=32, lr=1e-3, warmup=0.1),
+        gpu=FinetuneRecipe(train_examples=None, epochs=2, batch_size=64, lr=5e-4, warmup=0.06),
+    )
+    return replace(base, **overrides)
+
+
+@dataclass
+class DownstreamResult:
+    """One fine-tuning run: dev accuracy and everything needed to reproduce and compare it."""
+
+    accuracy: float
+    model: str
+    init: str
+    seed: int
+    budget: str
+    recipe: dict[str, Any]
+    train_examples: int
+    dev_examples: int
+    steps: int
+    n_params: int
+    train_seconds: float
+    metric_implementation: str
+    device: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- data and metric
+
+
+def sst2_splits(n_train: int | None, data_seed: int = DATA_SEED) -> tuple[Any, Any]:
+    """(train subset, full validation split) of SST-2 (offline copy or pinned Hub revision)."""
+    from course_utils.data import load_course_dataset
+
+    ds = load_course_dataset("sst2")
+    train, dev = ds["train"], ds["validation"]
+    if n_train is not None:
+        if n_train > len(train):
+            raise ValueError(f"train_examples={n_train} exceeds the {len(train)} training rows")
+        train = train.shuffle(seed=data_seed).select(range(n_train))
+    return train, dev
+
+
+def metric_implementation(metric: Any) -> str:
+    """ "course" for the course's offline GLUE module (it carries COURSE_MODULE), else "hub"."""
+    return "course" if getattr(metric, "COURSE_MODULE", False) else "hub"
+
+
+def sst2_metric(verbose: bool = True) -> tuple[Any, str]:
+    """`evaluate`'s GLUE SST-2 metric and which implementation it is ("hub" or "course")."""
+    from course_utils.metrics import load_metric
+
+    metric = load_metric("glue", verbose=verbose, config_name="sst2")
+    return metric, metric_implementation(metric)
+
+
+def majority_baseline(metric: Any | None = None) -> dict[str, Any]:
+    """Dev accuracy of always predicting the most frequent label of the FULL training split."""
+    train, dev = sst2_splits(None)
+    labels = np.asarray(train["label"])
+    majority = int(np.bincount(labels, minlength=NUM_LABELS).argmax())
+    metric = metric if metric is not None else sst2_metric(verbose=False)[0]
+    references = list(dev["label"])
+    result = metric.compute(predictions=[majority] * len(references), references=references)
+    return {
+        "accuracy": float(result["accuracy"]),
+        "majority_label": majority,
+        "train_share": float((labels == majority).mean()),
+        "dev_examples": len(references),
+    }
+
+
+# ---------------------------------------------------------------- models
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Silence "newly initialized weights" warnings: a new classification head is the point."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def _resolve(source: Any, tokenizer: Any, tmp: Path) -> tuple[str, dict[str, Any], Any]:
+    """(display name, from_pretrained kwargs incl. the path, tokenizer) for any source."""
+    from transformers import AutoTokenizer, PreTrainedModel
+
+    from course_utils.checkpoints import CHECKPOINTS, checkpoint_dir
+    from course_utils.config import HUB_MODELS
+
+    if isinstance(source, PreTrainedModel):
+        if tokenizer is None:
+            raise CourseError(
+                "An in-memory model needs its tokenizer.",
+                fix="call finetune_sst2(model, tokenizer=...)",
+            )
+        source.save_pretrained(tmp / "encoder")  # reload below with a classification head
+        return type(source).__name__, {"pretrained_model_name_or_path": tmp / "encoder"}, tokenizer
+    if not isinstance(source, str | Path):
+        raise CourseError(
+            f"Cannot fine-tune a {type(source).__name__}.",
+            fix="pass a course checkpoint name, a HUB_MODELS key, a folder or a transformers model",
+        )
+    name = str(source)
+    if name in CHECKPOINTS:
+        kwargs: dict[str, Any] = {"pretrained_model_name_or_path": checkpoint_dir(name)}
+    elif name in HUB_MODELS:
+        hub = HUB_MODELS[name]
+        kwargs = {"pretrained_model_name_or_path": hub.repo_id, "revision": hub.revision}
+    elif Path(name).expanduser().is_dir():
+        kwargs = {"pretrained_model_name_or_path": Path(name).expanduser()}
+        name = Path(name).name
+    else:
+        raise CourseError(
+            f"Unknown model {name!r}.",
+            fix=f"use a course checkpoint ({', '.join(CHECKPOINTS)}), a key of config.HUB_MODELS "
+            f"({', '.join(HUB_MODELS)}), a folder, or an in-memory model with its tokenizer",
+        )
+    if tokenizer is None:
+        tokenizer = AutoTokenizer.from_pretrained(**kwargs)
+    return name, kwargs, tokenizer
+
+
+def _classifier(kwargs: dict[str, Any], init: str, seed: int) -> Any:
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    from course_utils.seed import seed_everything
+
+    seed_everything(seed)  # the new head's weights (and, for init="random", all weights)
+    with _quiet_transformers():
+        if init == "pretrained":
+            return AutoModelForSequenceClassification.from_pretrained(
+                **kwargs, num_labels=NUM_LABELS
+            )
+        config = AutoConfig.from_pretrained(**kwargs, num_labels=NUM_LABELS)
+        return AutoModelForSequenceClassification.from_config(config)
+
+
+def _max_length(config: Any, wanted: int) -> int:
+    """`wanted`, capped by the position table (RoBERTa numbers positions from pad + 2)."""
+    positions = config.max_position_embeddings
+    if config.model_type in ("roberta", "xlm-roberta", "camembert"):
+        positions -= config.pad_token_id + 1
+    return min(wanted, positions)
+
+
+# ---------------------------------------------------------------- fine-tuning
+
+
+def finetune_sst2(
+    source: Any = "course-bert-small",
+    tokenizer: Any = None,
+    *,
+    init: str = "pretrained",
+    budget: Budget | str | None = None,
+    seed: int = 0,
+    finetune_recipe: FinetuneRecipe | None = None,
+    device: torch.device | str | None = None,
+    metric: Any = None,
+    verbose: bool = True,
+) -> DownstreamResult:
+    """Fine-tune `source` on SST-2 train (a budget-sized subset) and return its dev accuracy.
+
+    source: a course checkpoint name ("course-bert-small"), a key of config.HUB_MODELS (online,
+    pinned revision), a folder, or a transformers model in memory (pass `tokenizer`). init:
+    "pretrained" (the encoder's weights, a new head) or "random" (the same architecture from
+    random weights: the baseline). The recipe is `recipe(budget)` unless given.
+    """
+    from transformers import DataCollatorWithPadding, Trainer, TrainingArguments
+    from transformers.trainer_callback import PrinterCallback
+
+    from course_utils.device import autocast_dtype, get_device
+
+    if init not in ("pretrained", "random"):
+        raise CourseError(f"Unknown init {init!r}.", fix="use 'pretrained' or 'random'")
+    b = budget if isinstance(budget, Budget) else get_budget(budget)
+    r = finetune_recipe or recipe(b)
+    device = torch.device(device) if device is not None else get_device()
+    if metric is None:
+        metric, implementation = sst2_metric(verbose=verbose)
+    else:
+        implementation = metric_implementation(metric)
+    train, dev = sst2_splits(r.train_examples)
+
+    with tempfile.TemporaryDirectory() as tmp_dir:
+        tmp = Path(tmp_dir)
+        name, kwargs, tokenizer = _resolve(source, tokenizer, tmp)
+        model = _classifier(kwargs, init, seed)
+        max_length = _max_length(model.config, r.max_length)
+
+        def encode(batch: dict[str, list[Any]]) -> dict[str, Any]:
+            return tokenizer(batch["sentence"], truncation=True, max_length=max_length)
+
+        columns = ["sentence", "idx"]
+        train_ds = train.map(encode, batched=True, remove_columns=columns)
+        dev_ds = dev.map(encode, batched=True, remove_columns=columns)
+
+        def compute_metrics(prediction: Any) -> dict[str, float]:
+            logits, labels = prediction
+            return metric.compute(predictions=np.argmax(logits, -1), references=labels)
+
+        dtype = autocast_dtype(device)
+        args = TrainingArguments(
+            output_dir=str(tmp / "trainer"),
+            per_device_train_batch_size=r.batch_size,
+            per_device_eval_batch_size=r.eval_batch_size,
+            learning_rate=r.lr,
+            num_train_epochs=r.epochs,
+            warmup_steps=r.warmup,  # transformers 5: a float < 1 is a fraction of the steps
+            weight_decay=r.weight_decay,
+            lr_scheduler_type="linear",
+            seed=seed,
+            data_seed=seed,
+            eval_strategy="no",  # one evaluation, after training (below)
+            save_strategy="no",
+            logging_strategy="no",
+            report_to="none",
+            disable_tqdm=True,
+            use_cpu=device.type == "cpu",
+            bf16=dtype == torch.bfloat16,
+            fp16=dtype == torch.float16,
+        )
+        trainer = Trainer(
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=dev_ds,
+            processing_class=tokenizer,
+            data_collator=DataCollatorWithPadding(tokenizer),
+            compute_metrics=compute_metrics,
+        )
+        trainer.remove_callback(PrinterCallback)  # it prints every log dict to stdout
+        start = time.perf_counter()
+        with _quiet_transformers():
+            output = trainer.train()
+        train_seconds = time.perf_counter() - start
+        with _quiet_transformers():
+            scores = trainer.evaluate()
+    accuracy = float(scores["eval_accuracy"])
+    result = DownstreamResult(
+        accuracy=accuracy,
+        model=name,
+        init=init,
+        seed=seed,
+        budget=b.name,
+        recipe=asdict(r),
+        train_examples=len(train_ds),
+        dev_examples=len(dev_ds),
+        steps=int(output.global_step),
+        n_params=sum(p.numel() for p in model.parameters()),
+        train_seconds=round(train_seconds, 1),
+        metric_implementation=implementation,
+        device=device.type,
+        extra={"train_loss": float(output.training_loss), "max_length": max_length},
+    )
+    if verbose:
+        print(
+            f"SST-2 dev accuracy {accuracy:.3f}: {name} ({init} init), seed {seed}, "
+            f"{result.train_examples:,} training sentences, {result.steps} steps, "
+            f"{result.train_seconds:.0f} s on {device.type}"
+        )
+    return result

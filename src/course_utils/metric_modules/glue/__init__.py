@@ -1,0 +1,1 @@
+"""GLUE accuracy as an `evaluate` module (loaded by path, see glue.py)."""

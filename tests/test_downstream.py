@@ -1,0 +1,140 @@
+"""course_utils.downstream (SST-2 harness) and the course's offline GLUE metric module."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import accuracy_score
+
+from course_utils import downstream, metrics
+from course_utils.errors import CourseError
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture
+def sst2_offline(offline, monkeypatch, shared_data_dir):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(shared_data_dir))
+
+
+# ---------------------------------------------------------------- the metric module
+
+
+def test_offline_glue_module_says_so_and_equals_scikit_learn(offline, capsys):
+    metric = metrics.load_metric("glue", config_name="sst2")
+    assert "the course's own evaluate module" in capsys.readouterr().out
+    assert downstream.metric_implementation(metric) == "course"
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(1, 900))
+        references = rng.integers(0, 2, n)
+        predictions = np.where(rng.random(n) < 0.7, references, 1 - references)
+        result = metric.compute(predictions=predictions.tolist(), references=references.tolist())
+        assert result == {"accuracy": pytest.approx(accuracy_score(references, predictions))}
+    assert metric.compute(predictions=[0, 1, 1], references=[0, 1, 0]) == {
+        "accuracy": pytest.approx(2 / 3)
+    }
+
+
+def test_offline_glue_module_refuses_what_it_cannot_score(offline):
+    with pytest.raises(KeyError, match="cola"):
+        metrics.load_metric("glue", config_name="cola", verbose=False)
+    metric = metrics.load_metric("glue", config_name="sst2", verbose=False)
+    with pytest.raises(ValueError, match="same length"):
+        metric.compute(predictions=[], references=[])
+    assert "glue" in metrics.local_metrics()
+
+
+# ---------------------------------------------------------------- recipe and baselines
+
+
+def test_recipes_are_budget_sized():
+    ci, cpu = downstream.recipe("ci"), downstream.recipe("cpu")
+    assert 100 <= ci.train_examples <= 1000  # a few hundred sentences: seconds
+    assert ci.train_examples < cpu.train_examples <= 20_000
+    assert downstream.recipe("gpu").train_examples is None  # the whole split
+    assert downstream.recipe("ci", lr=2e-5).lr == 2e-5
+    with pytest.raises(ValueError, match="warmup"):
+        downstream.recipe("ci", warmup=1.5)
+    with pytest.raises(ValueError, match="train_examples"):
+        downstream.recipe("ci", train_examples=1)
+
+
+def test_majority_baseline_is_50_9_percent_on_dev(sst2_offline):
+    base = downstream.majority_baseline()
+    assert base["majority_label"] == 1  # positive: 55.8% of the training rows
+    assert base["train_share"] == pytest.approx(0.558, abs=5e-4)
+    assert base["dev_examples"] == 872
+    assert base["accuracy"] == pytest.approx(444 / 872)  # 50.9%
+
+
+# ---------------------------------------------------------------- the harness
+
+
+def test_finetune_course_checkpoint_and_random_init_at_ci_size(sst2_offline):
+    tiny = downstream.recipe("ci", train_examples=64, max_length=32)
+    runs = {
+        init: downstream.finetune_sst2(
+            "course-bert-small",
+            init=init,
+            budget="ci",
+            seed=0,
+            finetune_recipe=tiny,
+            device="cpu",
+            verbose=False,
+        )
+        for init in ("pretrained", "random")
+    }
+    for init, r in runs.items():
+        assert r.init == init and r.model == "course-bert-small"
+        assert r.train_examples == 64 and r.dev_examples == 872 and r.steps == 2
+        assert 0.0 <= r.accuracy <= 1.0 and math.isfinite(r.extra["train_loss"])
+        assert r.metric_implementation == "course" and r.budget == "ci"
+    assert runs["pretrained"].n_params == runs["random"].n_params  # same architecture
+    again = downstream.finetune_sst2(
+        "course-bert-small",
+        budget="ci",
+        seed=0,
+        finetune_recipe=tiny,
+        device="cpu",
+        verbose=False,
+    )
+    assert again.accuracy == runs["pretrained"].accuracy  # seeded: reproducible
+
+
+def test_finetune_an_in_memory_electra_discriminator(sst2_offline, capsys):
+    from course_utils.checkpoints import load_course_checkpoint
+    from course_utils.electra import ElectraPretrainingModel
+
+    _, tokenizer = load_course_checkpoint("course-bert-small")
+    pair = ElectraPretrainingModel.for_tokenizer(tokenizer, "ci", seed=0)
+    r = downstream.finetune_sst2(
+        pair.discriminator,
+        tokenizer,
+        budget="ci",
+        finetune_recipe=downstream.recipe("ci", train_examples=64),
+        device="cpu",
+    )
+    out = capsys.readouterr().out
+    assert "SST-2 dev accuracy" in out and "ElectraForPreTraining" in out
+    assert r.model == "ElectraForPreTraining" and r.extra["max_length"] == 64  # ci block: 64
+    assert 0.0 <= r.accuracy <= 1.0
+
+
+def test_bad_input_is_refused_clearly(sst2_offline):
+    from course_utils.electra import ElectraPretrainingModel, discriminator_config
+
+    with pytest.raises(CourseError, match="Unknown model"):
+        downstream.finetune_sst2("no-such-model", budget="ci", verbose=False)
+    with pytest.raises(CourseError, match="Unknown init"):
+        downstream.finetune_sst2("course-bert-small", init="zero", budget="ci")
+    pair = ElectraPretrainingModel.from_configs(discriminator_config(100, "ci"))
+    with pytest.raises(CourseError, match="tokenizer"):
+        downstream.finetune_sst2(pair.discriminator, budget="ci", verbose=False)
+    with pytest.raises(CourseError, match="Cannot fine-tune"):
+        downstream.finetune_sst2(42, budget="ci", verbose=False)
