@@ -112,11 +112,16 @@ def test_cpu_throughput_is_the_measured_one(name):
     assert estimate == pytest.approx(m["train_seconds"], rel=0.1)
 
 
-def test_flops_count_by_hand():
-    size = ModelSize(hidden=4, layers=1, heads=1, ffn=8, block=2)
-    # per token: 2*(4*16 + 2*32) = 256 in the layer, 2*2*2*4 = 32 attention, head 0.15*2*(16+40)
-    assert forward_flops_per_token(size, vocab_size=10) == pytest.approx(256 + 32 + 16.8)
-    assert train_flops(size, 10, batch_size=3) == pytest.approx(3 * 304.8 * 3 * 2)
+def test_flops_are_course_utils_flops_on_a_full_block():
+    from transformers import BertForMaskedLM
+
+    from course_utils.flops import train_flops_per_step
+
+    model = BertForMaskedLM(mlm.small_bert_config(1000, "ci"))
+    size = SIZES["ci"]
+    expected = train_flops_per_step(model, batch_size=3, seq_len=size.block)
+    assert train_flops(size, 1000, batch_size=3) == pytest.approx(expected)
+    assert forward_flops_per_token(size, 1000) * 3 * 3 * size.block == pytest.approx(expected)
 
 
 def test_gpu_steps_fit_a_t4_with_room_to_spare():
@@ -169,7 +174,8 @@ def test_smoke_caps_training_and_evaluation(monkeypatch, capsys):
     assert "COURSE_SMOKE=1" in capsys.readouterr().out
 
 
-def _execute(path: Path) -> None:
+def _execute(path: Path) -> str:
+    """Execute a notebook where it lies; return everything its cells printed."""
     import nbformat
     from nbclient import NotebookClient
 
@@ -177,6 +183,7 @@ def _execute(path: Path) -> None:
     NotebookClient(
         nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
     ).execute()
+    return "".join(out.get("text", "") for cell in nb.cells for out in cell.get("outputs", []))
 
 
 @pytest.mark.parametrize("chapter", ["02_bert", "03_roberta"])
@@ -187,4 +194,6 @@ def test_gpu_budget_notebooks_run_on_cpu_as_a_smoke_test(chapter, monkeypatch, s
     monkeypatch.setenv("COURSE_DEVICE", "cpu")
     monkeypatch.setenv("COURSE_SMOKE", "1")
     monkeypatch.setenv("COURSE_DATA_DIR", str(shared_data_dir))
-    _execute(ROOT / "notebooks" / f"{chapter}.ipynb")
+    printed = _execute(ROOT / "notebooks" / f"{chapter}.ipynb")
+    assert "COURSE_SMOKE=1: training 3 steps only" in printed  # the gpu runs were cut down
+    assert "expected about" in printed and "gpu budget" in printed  # the training cell announced

@@ -47,11 +47,11 @@ THROUGHPUT: dict[str, Throughput] = {
     "cuda": Throughput(
         0.25 * 65e12, 0.015, "assumes a Colab T4: 25% of 65 TFLOPS fp16, 15 ms/step"
     ),
-    # Measured: the course-bert-small build, 4,000 steps of 32 x 128 tokens = 6.1e13 training
-    # FLOPs in 1,560 s on 2 CPU cores, its evaluations included (tests/test_budget.py checks it
-    # against metrics.json).
-    "cpu": Throughput(3.9e10, 0.0, "2 CPU cores, measured by the course-bert-small build"),
-    "mps": Throughput(3.9e10, 0.0, "no MPS measurement: the 2-core CPU figure, an upper bound"),
+    # Measured: the course-bert-small build, 4,000 steps of 32 x 128 tokens = 4.4e13 training
+    # FLOPs (course_utils.flops) in 1,560 s on 2 CPU cores, its evaluations included
+    # (tests/test_budget.py checks it against both checkpoints' metrics.json).
+    "cpu": Throughput(2.9e10, 0.0, "2 CPU cores, measured by the course-bert-small build"),
+    "mps": Throughput(2.9e10, 0.0, "no MPS measurement: the 2-core CPU figure, an upper bound"),
 }
 
 

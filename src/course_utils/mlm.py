@@ -81,15 +81,21 @@ def forward_flops_per_token(
 ) -> float:
     """Forward FLOPs per input token of a BERT-style encoder with the course's MLM loss.
 
-    2 FLOPs per multiply-add: per layer 4 H x H projections and the H x FFN feed-forward pair,
-    plus the attention scores and their weighted sum (2 x block x H); the MLM head (H x H
-    transform and H x vocab projection) runs at the `mlm_probability` targets only
-    (`masked_lm_loss`). Embedding lookups, softmax and LayerNorm are left out (small).
+    Counted by `course_utils.flops` (its conventions: matmuls only, the head and the last layer
+    at the `mlm_probability` targets, as `masked_lm_loss` runs them), on a full block.
     """
-    h, f = size.hidden, size.ffn
-    layers = size.layers * (2 * (4 * h * h + 2 * h * f) + 2 * 2 * size.block * h)
-    head = mlm_probability * 2 * (h * h + h * vocab_size)
-    return layers + head
+    from course_utils.flops import EncoderShape, forward_flops
+
+    shape = EncoderShape(
+        vocab=vocab_size,
+        embedding=size.hidden,
+        hidden=size.hidden,
+        layers=size.layers,
+        heads=size.heads,
+        ffn=size.ffn,
+    )
+    total = forward_flops(shape, size.block, "mlm", mlm_probability=mlm_probability)["total"]
+    return total / size.block
 
 
 def train_flops(size: ModelSize, vocab_size: int, batch_size: int) -> float:
