@@ -97,3 +97,16 @@ def test_course_checkpoints_are_package_data_and_the_wheel_stays_small():
             assert any(fnmatch(rel, pat) for pat in patterns), f"{rel} would miss the wheel"
     size_mb = sum(p.stat().st_size for p in shipped) / 2**20
     assert size_mb < WHEEL_LIMIT_MB, f"the package holds {size_mb:.0f} MB ({len(data)} data files)"
+
+
+def test_every_subpackage_ships():
+    """A folder with an __init__.py under course_utils is a package the wheel must carry."""
+    from setuptools import find_namespace_packages
+
+    find = _pyproject()["tool"]["setuptools"]["packages"]["find"]
+    src = ROOT / "src"
+    found = set(find_namespace_packages(str(src), include=find["include"], exclude=find["exclude"]))
+    for init in (src / "course_utils").rglob("__init__.py"):
+        name = ".".join(init.parent.relative_to(src).parts)
+        assert name in found, f"{name} would be missing from the wheel"
+    assert not any("course_checkpoints" in name for name in found)
