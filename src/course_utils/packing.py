@@ -161,8 +161,8 @@ def load_blocks(
     path = folder / f"{_DATASET}-{split}-b{block_size}-{key}.pt"
     if path.is_file():
         blocks = torch.load(path, weights_only=True)
-        # the file name only: a machine path would end up in the executed book
-        print(f"loaded {len(blocks['input_ids'])} blocks from the disk cache ({path.name})")
+        # no path: it would end up in the executed book
+        print(f"loaded {len(blocks['input_ids'])} blocks of {block_size} from the disk cache")
         return blocks
 
     from course_utils.data import load_course_dataset
@@ -183,6 +183,6 @@ def load_blocks(
     n_tokens = sum(len(x) for x in ids)
     print(
         f"packed {n_tokens} tokens of {_DATASET}/{split} into {len(blocks['input_ids'])} blocks "
-        f"of {block_size}; cached on disk ({path.name})"
+        f"of {block_size}; cached on disk"
     )
     return blocks
