@@ -85,6 +85,7 @@ def _quotes(chapter: str) -> list[str]:
     card = _card("course-roberta-small")
     kinds = card["valid_accuracy_by_target_kind"]
     return [
+        f"about {card['n_params'] / 1e6:.1f}M parameters, trained for {card['steps']:,} steps",
         f"perplexity of {card['valid']['perplexity']:.0f}",
         f"against {card['unigram_baseline']['perplexity']:.0f} for a unigram model",
         f"{_pct(kinds['mask token']['accuracy'])} of the `<mask>` targets",
@@ -139,8 +140,13 @@ def test_chapter2_benchmark_table_is_the_committed_run():
     course = next(v for v in run["variants"] if v["variant"].startswith("course: last layer"))
     stock = next(v for v in run["variants"] if v["variant"].startswith("stock"))
     lo, hi = min(course["speedup_per_repeat"]), max(course["speedup_per_repeat"])
+    assert run["largest_loss_difference"] < 1e-6  # the prose: "agree to within $10^{-6}$"
     for quoted in (
-        f"median of {s['repeats']} alternating repeats of {s['timed_steps']} steps",
+        "agree to within $10^{-6}$",
+        f"{s['n_params'] / 1e6:.1f}M parameters and a vocabulary of {s['vocab_size']:,}",
+        f"each batch is {s['batch_size']} blocks of {s['block']} tokens",
+        f"median of {s['repeats']} alternating repeats of {s['timed_steps']} steps, after "
+        f"{s['warmup_steps']} warm-up steps",
         f"{run['machine']['cores']}-core",
         f"trained {course['speedup']:.1f} times faster than the stock",
         f"between {lo:.1f}x and {hi:.1f}x over its repeats",
