@@ -20,8 +20,10 @@ result as original or replaced. As in the paper and google-research/electra (`ru
   through the shared embeddings, which both models use).
 - A sampled token equal to the original is labelled *original* (label 0), not replaced.
 - Loss = L_MLM(generator) + 50 * L_Disc, with L_Disc the binary cross-entropy averaged over all
-  non-padding tokens (`DISC_WEIGHT`; the MLM loss averages over ~15% of the tokens and is about
-  an order of magnitude larger, hence the weight).
+  non-padding tokens (`DISC_WEIGHT`, the paper's lambda, a tuned value). Why so large, in the
+  course's reading: the MLM loss is several nats per target, while the detection loss is a
+  fraction of a nat per token once most tokens are easily seen to be original; without the
+  weight the shared embeddings would be trained almost only by the generator.
 - Generator and discriminator share the whole embedding block: token, position and segment
   embeddings and their LayerNorm (the official code builds both under one "electra/embeddings"
   scope); the generator's hidden size is 1/4 of the discriminator's (`GENERATOR_FRACTION`), its
