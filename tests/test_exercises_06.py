@@ -178,3 +178,26 @@ def test_hidden_tests_catch_plausible_wrong_answer(mutant, tests, solution_env):
     hidden_failed = [r for r in test.test_case_results if r.test_case.hidden and not r.passed]
     assert hidden_failed, f"{mutant} passed every hidden test of {QUESTION_OF[name]}"
     assert test.score < test.possible
+
+
+# The sandboxed grader's plain-data boundary (see test_grader_boundary.py): same checks
+
+
+def test_solution_passes_across_the_grader_boundary(tests, solution_env):
+    from exercise_fixtures.submissions import loopback_env
+
+    env = loopback_env(solution_env)
+    for path in tests.values():
+        result = run_question(path, env)
+        assert result.passed_all, result.summary()
+
+
+@pytest.mark.parametrize("mutant", list(MUTANTS))
+def test_mutants_are_caught_across_the_grader_boundary(mutant, tests, solution_env):
+    from exercise_fixtures.submissions import loopback_env
+
+    name, function = MUTANTS[mutant]
+    env = loopback_env({**solution_env, name: function})
+    test = run_question(tests[QUESTION_OF[name]], env)
+    hidden_failed = [r for r in test.test_case_results if r.test_case.hidden and not r.passed]
+    assert hidden_failed, f"{mutant} passed every hidden test across the boundary"
