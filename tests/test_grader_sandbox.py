@@ -340,10 +340,11 @@ def chapter1_cases(tmp: Path, port: int) -> dict[str, tuple[nbformat.NotebookNod
     q1_zero = {**FULL_01, "q1": 0}
     return {
         "honest": (sol, FULL_01),
-        "patch_torch": (_append(_replace(sol, attention, ZERO_ATTENTION), PATCH_TORCH), q1_zero),
-        "patch_checks": (_append(_replace(sol, attention, ZERO_ATTENTION), PATCH_CHECKS), q1_zero),
-        "patch_bool": (_append(_replace(sol, attention, ZERO_ATTENTION), PATCH_BOOL), q1_zero),
-        "patch_otter": (_append(_replace(sol, attention, ZERO_ATTENTION), PATCH_OTTER), q1_zero),
+        # The patches sit in the answer cell, where they fooled the unsandboxed grader.
+        "patch_torch": (_replace(sol, attention, ZERO_ATTENTION + PATCH_TORCH), q1_zero),
+        "patch_checks": (_replace(sol, attention, ZERO_ATTENTION + PATCH_CHECKS), q1_zero),
+        "patch_bool": (_replace(sol, attention, ZERO_ATTENTION + PATCH_BOOL), q1_zero),
+        "patch_otter": (_replace(sol, attention, ZERO_ATTENTION + PATCH_OTTER), q1_zero),
         "torch_function": (_replace(sol, attention, TORCH_FUNCTION_SUBCLASS), q1_zero),
         "stack_inspection": (
             _replace(sol, "split_heads", STACK_INSPECTION),
