@@ -142,8 +142,9 @@ def test_gpu_steps_fit_a_t4_with_room_to_spare():
 def test_announce_prints_the_estimate_and_its_basis(capsys):
     assert Budget("gpu").announce("pretraining", 300, device="cuda") == 300
     out = capsys.readouterr().out
-    assert out.startswith("pretraining: expected about 5 min on cuda (gpu budget;")
+    assert out.startswith("pretraining: expected about 5 min on cuda\n  (gpu budget;")
     assert "T4" in out and "65 TFLOPS" in out
+    assert max(len(line) for line in out.splitlines()) <= 88  # the site's width
     Budget("cpu").announce("tokenizing", 42, device="cpu")
     assert "about 40 s on cpu" in capsys.readouterr().out
 

@@ -72,6 +72,7 @@ def test_built_checkpoint_has_card_metrics_and_reloads(
     model, tokenizer = load_course_checkpoint(name)
     out = capsys.readouterr().out
     assert "NOT a real Hub checkpoint" in out and str(built) not in out  # no machine path
+    assert max(len(line) for line in out.splitlines()) <= 88  # the site's width
     text = f"the {tokenizer.mask_token} of the"
     enc = tokenizer(text, return_tensors="pt")
     with torch.no_grad():

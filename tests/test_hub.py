@@ -128,9 +128,9 @@ def test_online_uses_hub(monkeypatch, loader, tmp_path, capsys):
     assert loader.calls == [
         ((BERT.repo_id,), {"revision": BERT.revision, "num_labels": 2, "cache_dir": str(tmp_path)})
     ]
-    assert (
-        f"{BERT.repo_id}@{BERT.revision[:8]} from the Hugging Face Hub" in capsys.readouterr().out
-    )
+    out = capsys.readouterr().out
+    assert f"{BERT.repo_id}@{BERT.revision[:8]}\n  from the Hugging Face Hub" in out
+    assert max(len(line) for line in out.splitlines()) <= 88  # the site's width
 
 
 def test_offline_cache_resolves_snapshot(monkeypatch, shared_hub_cache, no_network):
@@ -210,7 +210,8 @@ def test_course_checkpoint_fallback(monkeypatch, tmp_path, loader, capsys, no_ne
     hub.load_pretrained(loader, "bert-base-uncased", fallback=checkpoint)
     assert loader.calls == [((checkpoint,), {})]
     out = capsys.readouterr().out
-    assert f"a small model trained by this course, NOT {BERT.repo_id}" in out
+    assert f"a small model trained by this course,\n  NOT {BERT.repo_id}" in out
+    assert max(len(line) for line in out.splitlines()) <= 88
     assert "small-bert" in out and str(tmp_path) not in out
 
 

@@ -106,12 +106,11 @@ class Budget:
 
         kind = torch.device(device).type if device is not None else get_device().type
         basis = THROUGHPUT.get(kind, THROUGHPUT["cpu"]).basis
-        smoke = f"; COURSE_SMOKE: {SMOKE_STEPS} steps per run" if smoke_test() else ""
-        print(
-            f"{what}: expected about {format_seconds(seconds)} on {kind} "
-            f"({self.name} budget; {basis}{smoke})",
-            flush=True,
-        )
+        lines = [f"{what}: expected about {format_seconds(seconds)} on {kind}"]
+        lines.append(f"  ({self.name} budget; {basis})")  # short lines: the site prints them
+        if smoke_test():
+            lines.append(f"  COURSE_SMOKE=1: {SMOKE_STEPS} steps per run")
+        print("\n".join(lines), flush=True)
         return seconds
 
     def __str__(self) -> str:

@@ -299,14 +299,15 @@ def load_course_checkpoint(name: str, cls: Any = AutoModelForMaskedLM) -> tuple[
         m = json.loads(metrics_file.read_text(encoding="utf-8"))
         v = m.get("valid") or {}
         note = (
-            f", {m['steps']} steps at budget {m['budget']}; WikiText-2 valid masked-token "
-            f"accuracy {v.get('accuracy', float('nan')):.3f}, perplexity "
+            f"\n  {m['steps']} steps at budget {m['budget']}; WikiText-2 valid accuracy "
+            f"{v.get('accuracy', float('nan')):.3f}, perplexity "
             f"{v.get('perplexity', float('nan')):.1f}"
         )
     n_params = sum(p.numel() for p in model.parameters())
+    # short lines, no machine path: the website prints this
     print(
-        f"{name}: a small {type(model).__name__} ({n_params / 1e6:.1f}M parameters) trained by "
-        f"this course on WikiText-2, NOT a real Hub checkpoint{note}."
+        f"{name}: a small {type(model).__name__} ({n_params / 1e6:.1f}M parameters)\n"
+        f"  trained by this course on WikiText-2, NOT a real Hub checkpoint{note}"
     )
     return model, tokenizer
 

@@ -62,15 +62,16 @@ class ResolvedModel:
     path: Path | None = None
 
     def describe(self) -> str:
-        """One honest line about what is loaded (no machine path: the site prints it)."""
+        """Two honest short lines about what is loaded: no machine path and at most 88
+        characters a line, since the site prints them."""
         pinned = f"{self.repo_id}@{self.revision[:8]}"
         if self.source == "hub":
-            return f"{self.name}: {pinned} from the Hugging Face Hub"
+            return f"{self.name}: {pinned}\n  from the Hugging Face Hub"
         if self.source == "cache":
-            return f"{self.name}: {pinned} from the local Hub cache (HF_HUB_CACHE)"
+            return f"{self.name}: {pinned}\n  from the local Hub cache (HF_HUB_CACHE)"
         return (
-            f"{self.name}: a small model trained by this course, NOT {self.repo_id} "
-            f"(course checkpoint {self.path.name if self.path else '?'})"
+            f"{self.name}: a small model trained by this course,\n"
+            f"  NOT {self.repo_id} (course checkpoint {self.path.name if self.path else '?'})"
         )
 
 
