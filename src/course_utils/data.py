@@ -147,9 +147,9 @@ def _load_offline(name: str, spec: HubDataset, root: Path, splits: list[str]) ->
     if name == "wikitext-2" and "train" in ds:
         note = f" (train: the first {len(ds['train']) / WIKITEXT2_TRAIN_LINES:.0%} of the lines)"
     if name == "rt-polarity":
-        note = (
-            f" (no official split: a seeded {'/'.join(map(str, RT_POLARITY_SPLIT))} split, the"
-            " Hub's sizes but not its rows)"
+        note = (  # on its own line: output cells on the website are 88 characters wide
+            f"\n  no official split: a seeded {'/'.join(map(str, RT_POLARITY_SPLIT))} split"
+            " (the Hub's sizes, not its rows)"
         )
     print(f"{name}: offline copy from COURSE_DATA_DIR{note}")  # no machine path in outputs
     return ds

@@ -72,8 +72,8 @@ def _hub_description(name: str, source: str) -> str:
     from course_utils.hub import hub_model
 
     model = hub_model(name)
-    where = {"hub": "from the Hugging Face Hub", "cache": "from the local Hub cache"}[source]
-    return f"{name}: {model.repo_id}@{model.revision[:8]} {where}"
+    where = {"hub": "from the Hub", "cache": "from the local Hub cache"}[source]
+    return f"{name}: {model.repo_id}@{model.revision[:8]}\n  {where}"  # 88-character lines
 
 
 def load_encoder(name: str, device: torch.device | str | None = None) -> Encoder:
@@ -104,9 +104,11 @@ def load_encoder(name: str, device: torch.device | str | None = None) -> Encoder
             model, info = AutoModel.from_pretrained(path, output_loading_info=True)
             tokenizer = AutoTokenizer.from_pretrained(path)
             n_params = sum(p.numel() for p in model.parameters()) / 1e6
+            # two lines of at most 88 characters (the width of the website's output cells)
             description = (
-                f"{name}: a small {model.config.model_type.upper()} encoder ({n_params:.1f}M "
-                "parameters) pretrained by this course on WikiText-2, NOT a Hub checkpoint"
+                f"{name}: a small {model.config.model_type.upper()} encoder "
+                f"({n_params:.1f}M parameters)\n  pretrained by this course on WikiText-2, "
+                "NOT a Hub checkpoint"
             )
             source = "course-checkpoint"
         else:
