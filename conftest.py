@@ -132,13 +132,27 @@ def _output(out: dict, count: int) -> nbformat.NotebookNode:
     )
 
 
+def _quiet(source: str) -> bool:
+    """Whether Jupyter hides the cell's value: its code ends with ';'.
+
+    nbval executes without storing history, and IPython looks for the ';' in the history, so
+    nbval's run shows values (`<Axes ...>`) that Jupyter and the book would hide.
+    """
+    lines = [ln.split("#")[0].rstrip() for ln in source.strip().splitlines()]
+    code = [ln for ln in lines if ln]
+    return bool(code) and code[-1].endswith(";")
+
+
 def write_executed(run: _Run, out_dir: Path) -> Path:
     """The notebook as it is stored, with the outputs nbval collected, under `out_dir`."""
     nb = nbformat.read(run.path, as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     for i, cell in enumerate(code):
         cell.execution_count = i + 1
-        cell.outputs = [_output(o, i + 1) for o in run.outputs.get(i, [])]
+        outs = run.outputs.get(i, [])
+        if _quiet(cell.source):
+            outs = [o for o in outs if o["output_type"] != "execute_result"]
+        cell.outputs = [_output(o, i + 1) for o in outs]
     nb.metadata["course_executed"] = {"by": "nbval", "budget": os.environ.get("COURSE_BUDGET")}
     nbformat.validate(nb)
     target = out_dir / run.path.relative_to(ROOT)

@@ -111,3 +111,30 @@ def test_conftest_writes_a_valid_executed_notebook(tmp_path: Path) -> None:
     assert code[1].outputs[0].text == "hi\n"
     assert code[2].outputs[0].execution_count == 3 and code[2].outputs[1].data["image/png"]
     assert [c.source for c in out.cells] == [c.source for c in nb.cells]  # sources untouched
+
+
+@pytest.mark.parametrize(
+    ("source", "quiet"),
+    [
+        ("ax.legend(frameon=False);", True),
+        ("fig.colorbar(image, ax=ax);  # hide the repr", True),
+        ("plot(\n    x,\n);\n", True),
+        ("ax.legend(frameon=False)", False),
+        ("x = 1; y = 2\ny", False),
+        ("", False),
+    ],
+)
+def test_a_trailing_semicolon_hides_the_value_as_jupyter_does(
+    source: str, quiet: bool, tmp_path: Path
+) -> None:
+    assert root_conftest._quiet(source) is quiet
+    path = ROOT / "notebooks" / "01_attention.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    n_code = sum(c.cell_type == "code" for c in nb.cells)
+    run = root_conftest._Run(path, n_code)
+    value = {"output_type": "execute_result", "data": {"text/plain": "<Axes: >"}, "metadata": {}}
+    run.outputs = {i: [value] for i in range(n_code)}
+    out = nbformat.read(root_conftest.write_executed(run, tmp_path), 4)
+    code = [c for c in out.cells if c.cell_type == "code"]
+    hidden = [len(c.outputs) == 0 for c in code]
+    assert hidden == [root_conftest._quiet(c.source) for c in code] and any(hidden)
