@@ -62,7 +62,7 @@ from course_utils.masking import (
     mask_tokens,
     special_tokens_mask_for,
 )
-from course_utils.mlm import MLMOutput, masked_lm_loss, model_size
+from course_utils.mlm import MLMOutput, encoder_sizes, masked_lm_loss
 
 MASK_PROB = 0.15  # configure_pretraining.py: mask_prob (0.25 for ELECTRA-Large)
 MASK_REPLACE_PROB = 0.85  # pretrain_helpers.mask: 85% of the selected become [MASK] ...
@@ -98,21 +98,11 @@ def discriminator_config(
     comparison) with embedding size = hidden size; pass `embedding_size=...` to factorise the
     embedding as ELECTRA-Small does (E=128, H=256).
     """
-    if not isinstance(vocab_size, int) or vocab_size < 8:
-        raise ValueError(f"vocab_size must be an int >= 8, got {vocab_size!r}")
+    sizes = encoder_sizes(vocab_size, budget)  # checks vocab_size; the shape BERT gets
     if not 0 <= pad_token_id < vocab_size:
         raise ValueError(f"pad_token_id={pad_token_id} is outside the vocabulary (0..{vocab_size})")
-    size = model_size(budget)
     kwargs: dict[str, Any] = dict(
-        vocab_size=vocab_size,
-        embedding_size=size.hidden,
-        hidden_size=size.hidden,
-        num_hidden_layers=size.layers,
-        num_attention_heads=size.heads,
-        intermediate_size=size.ffn,
-        max_position_embeddings=size.block,
-        type_vocab_size=2,
-        pad_token_id=pad_token_id,
+        sizes, embedding_size=sizes["hidden_size"], type_vocab_size=2, pad_token_id=pad_token_id
     )
     kwargs.update(overrides)
     return ElectraConfig(**kwargs)

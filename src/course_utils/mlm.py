@@ -108,7 +108,7 @@ def _check_vocab(vocab_size: int) -> None:
         raise ValueError(f"vocab_size must be an int >= 8, got {vocab_size!r}")
 
 
-def _encoder_sizes(vocab_size: int, budget: Budget | str | None) -> dict[str, Any]:
+def encoder_sizes(vocab_size: int, budget: Budget | str | None) -> dict[str, Any]:
     """The config fields that BERT and RoBERTa share, sized by the budget."""
     _check_vocab(vocab_size)
     size = model_size(budget)
@@ -128,7 +128,7 @@ def small_bert_config(
     vocab_size: int, budget: Budget | str | None = None, **overrides: Any
 ) -> BertConfig:
     """A BertConfig (Devlin et al. 2019) sized by the budget; `overrides` win over the sizes."""
-    kwargs = _encoder_sizes(vocab_size, budget)
+    kwargs = encoder_sizes(vocab_size, budget)
     kwargs["type_vocab_size"] = 2  # segments A/B, as BERT (kept for NSP and fine-tuning)
     kwargs.update(overrides)
     return BertConfig(**kwargs)
@@ -147,7 +147,7 @@ def small_roberta_config(
     As the real checkpoint (not RobertaConfig()'s defaults): max_position_embeddings = block + 2
     since RoBERTa numbers positions from padding_idx + 1 = 2; one segment type; LayerNorm eps 1e-5.
     """
-    kwargs = _encoder_sizes(vocab_size, budget)
+    kwargs = encoder_sizes(vocab_size, budget)
     for name, value in (("pad", pad_token_id), ("bos", bos_token_id), ("eos", eos_token_id)):
         if not 0 <= value < vocab_size:
             raise ValueError(f"{name}_token_id={value} is outside the vocabulary (0..{vocab_size})")
