@@ -244,6 +244,31 @@ def same_loss(model: torch.nn.Module, batch: dict) -> tuple[float, float]:
     return max(abs(course - stock), abs(head_only - stock)), stock
 
 
+def print_achieved(model: torch.nn.Module, batches: list, targets: float, results: list) -> None:
+    """GFLOP/s of each variant (course_utils.flops) against this machine's measured matmul peak."""
+    from course_utils import flops
+
+    batch_size, block = batches[0]["input_ids"].shape
+    tokens_per_step = sum(int(b["attention_mask"].sum()) for b in batches) / len(batches)
+    # the FLOPs each variant really computes: targets-only head/last layer, or everything
+    counted = (
+        dict(n_targets=targets * block),
+        dict(n_targets=targets * block, last_layer_at_targets=False),
+        dict(n_targets=block, last_layer_at_targets=False),
+    )
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    peak = flops.measure_matmul_peak(device)
+    print(f"float32 matmul peak measured on this {device}: {peak / 1e9:.1f} GFLOP/s")
+    for r, kwargs in zip(results, counted, strict=True):
+        per_step = flops.train_flops_per_step(model, batch_size, block, **kwargs)
+        seconds_per_step = tokens_per_step / r["tokens_per_s"]
+        got = flops.achieved(per_step, seconds_per_step, peak)
+        print(
+            f"{r['variant']:<38} {per_step / 1e9:6.2f} GFLOP/step, "
+            f"{got['gflops_per_s']:6.1f} GFLOP/s = {got['fraction_of_peak']:.0%} of the peak"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
@@ -322,6 +347,7 @@ def main() -> int:
         )
     for r, ratios in zip(results, paired, strict=True):
         print(f"{r['variant']:<38} speed-up per repeat: " + ", ".join(f"{x:.2f}x" for x in ratios))
+    print_achieved(model, saved["batches"], targets, results)
     if args.out is not None:
         record = {
             "script": "scripts/benchmark_mlm.py",
