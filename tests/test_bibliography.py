@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
+import bibliography  # scripts/ is on pytest's pythonpath
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("bibliography", ROOT / "scripts" / "bibliography.py")
-bibliography = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(bibliography)
 
 BIB = """\
 @article{alpha2020one,

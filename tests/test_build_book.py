@@ -7,6 +7,7 @@ import importlib.util
 import json
 from pathlib import Path
 
+import build_book  # scripts/ is on pytest's pythonpath
 import nbformat
 import pytest
 
@@ -20,7 +21,6 @@ def _load(name: str, path: Path):
     return module
 
 
-build_book = _load("build_book", ROOT / "scripts" / "build_book.py")
 root_conftest = _load("root_conftest", ROOT / "conftest.py")
 VIEW = "application/vnd.jupyter.widget-view+json"
 

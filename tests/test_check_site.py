@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
+import check_notebooks  # scripts/ is on pytest's pythonpath
+import check_site
 import nbformat
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-_spec = importlib.util.spec_from_file_location("check_site", ROOT / "scripts" / "check_site.py")
-check_site = importlib.util.module_from_spec(_spec)
-sys.modules["check_site"] = check_site  # dataclasses look their module up while defining
-_spec.loader.exec_module(check_site)
 
 
 def stream(text: str, name: str = "stdout") -> dict:
@@ -234,11 +230,6 @@ def test_real_content_build_of_a_bad_notebook_is_caught(tmp_path):
 
 
 def test_check_notebooks_flags_long_code_lines_the_site_shows():
-    spec = importlib.util.spec_from_file_location(
-        "check_notebooks", ROOT / "scripts" / "check_notebooks.py"
-    )
-    check_notebooks = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(check_notebooks)
     shown = nbformat.v4.new_code_cell("short = 1\nlong = " + "1 + " * 25 + "1")
     hidden = nbformat.v4.new_code_cell("x = '" + "y" * 100 + "'")
     hidden.metadata["tags"] = ["remove-cell"]
