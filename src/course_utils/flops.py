@@ -167,10 +167,15 @@ def train_flops_per_step(
         last_layer_at_targets=last_layer_at_targets,
     )
     if hasattr(model, "generator") and hasattr(model, "discriminator"):  # the ELECTRA pair
-        gen = forward_flops(EncoderShape.from_config(model.generator.config), seq_len, **kwargs)
+        gen_config = getattr(model.generator, "config", None)  # None: a unigram generator
+        gen = (
+            forward_flops(EncoderShape.from_config(gen_config), seq_len, **kwargs)["total"]
+            if gen_config is not None
+            else 0.0  # sampling from fixed frequencies: no matmul
+        )
         disc_shape = EncoderShape.from_config(model.discriminator.config)
         disc = forward_flops(disc_shape, seq_len, "discriminator")
-        forward = gen["total"] + disc["total"]
+        forward = gen + disc["total"]
     else:
         config = getattr(model, "config", None)
         if config is None:
