@@ -938,6 +938,7 @@ def run_experiment(
         raise ValueError(f"unknown generators {unknown}: use {', '.join(ABLATION_GENERATORS)}")
     say = log or (lambda _: None)
     start = time.perf_counter()
+    commit = _git_commit()  # the code that runs now (HEAD may move during a long run)
     tokenizer = _experiment_tokenizer()
     train_blocks = load_blocks(tokenizer, "train", plan.block, max_lines=plan.train_lines)
     valid_all = load_blocks(tokenizer, "validation", plan.block)
@@ -1020,7 +1021,7 @@ def run_experiment(
         "seeds": seeds,
         "ablation_seeds": ablation_seeds,
         "ablation_generators": ablation,
-        "git_commit": _git_commit(),
+        "git_commit": commit,
         "date": time.strftime("%Y-%m-%d"),
         "machine": {
             "platform": platform.platform(),
