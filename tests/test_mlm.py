@@ -24,6 +24,7 @@ from course_utils.mlm import (
     evaluate_batches,
     evaluate_mlm,
     full_vocab_loss,
+    init_range,
     majority_baseline,
     make_eval_batches,
     masked_lm_loss,
@@ -94,7 +95,13 @@ def test_configs_follow_budget_and_roberta_conventions() -> None:
     assert roberta.max_position_embeddings == size.block + 2  # positions start at padding_idx + 1
     assert roberta.type_vocab_size == 1 and roberta.layer_norm_eps == 1e-5
     assert (roberta.pad_token_id, roberta.bos_token_id, roberta.eos_token_id) == (1, 0, 2)
-    assert small_bert_config(1000, "ci", hidden_dropout_prob=0.0).hidden_dropout_prob == 0.0
+    # the course recipe: init std 1/sqrt(H) (BERT's 0.02 leaves H=128 on the unigram plateau), no
+    # dropout; overrides win
+    assert init_range(64) == 0.125 and init_range(128) == 0.088 and init_range(768) == 0.036
+    for config in (bert, roberta):
+        assert config.initializer_range == init_range(config.hidden_size)
+        assert config.hidden_dropout_prob == config.attention_probs_dropout_prob == 0.0
+    assert small_bert_config(1000, "ci", hidden_dropout_prob=0.1).hidden_dropout_prob == 0.1
     ci, cpu = TrainConfig.for_budget("ci"), TrainConfig.for_budget("cpu", seed=3)
     assert ci.steps < cpu.steps and cpu.seed == 3 and cpu.warmup_steps <= cpu.steps
 
@@ -149,7 +156,9 @@ def test_last_layer_runs_by_parts_only_where_it_can(tokenizers: dict) -> None:
 
 def test_last_layer_at_targets_with_segments_and_dropout(tokenizers: dict) -> None:
     tokenizer = tokenizers["bert"]
-    model = _model("bert", tokenizer).eval()
+    torch.manual_seed(0)
+    dropout = dict(hidden_dropout_prob=0.1, attention_probs_dropout_prob=0.1)
+    model = BertForMaskedLM(small_bert_config(len(tokenizer), "ci", **dropout)).eval()
     batch = _batch(tokenizer)
     batch["token_type_ids"] = (
         (torch.arange(batch["input_ids"].shape[1]) >= 10)

@@ -108,8 +108,28 @@ def _check_vocab(vocab_size: int) -> None:
         raise ValueError(f"vocab_size must be an int >= 8, got {vocab_size!r}")
 
 
+def init_range(hidden: int) -> float:
+    """Std of the course encoders' initial weights: 1/sqrt(H), rounded to 3 decimals.
+
+    BERT's 0.02 (Devlin et al. 2019) suits H=768 (1/sqrt(768) = 0.036 is of that order). At H=128
+    it makes the attention logits ~0.05: every head attends uniformly, the gradients of the query
+    and key matrices are proportional to each other's tiny weights, and masked LM sits on the
+    unigram plateau for thousands of steps (course-bert-small at 0.02: 8.8% accuracy at [MASK]
+    after 4,000 steps, the majority token 5.5%). With 1/sqrt(H) the logits start near 1 and the
+    plateau ends within ~900 steps (results/pretraining_sweep.md).
+    """
+    return round(hidden**-0.5, 3)
+
+
 def encoder_sizes(vocab_size: int, budget: Budget | str | None) -> dict[str, Any]:
-    """The config fields that BERT and RoBERTa share, sized by the budget."""
+    """The config fields that the course's BERT, RoBERTa, ELECTRA and ALBERT share, by budget.
+
+    Besides the shape: initial weights with std `init_range(H)` (not BERT's 0.02) and no dropout.
+    Dropout fights over-fitting, which a tiny model that sees WikiText-2 a few times does not
+    suffer (its held-out loss stays below its training loss), and it costs a third of a CPU step
+    (results/pretraining_sweep.md); Geiping & Goldstein 2022 (cramming) also drop it for short
+    budgets (arXiv:2212.14034). Fine-tuning keeps these values (pretrained and random init alike).
+    """
     _check_vocab(vocab_size)
     size = model_size(budget)
     return dict(
@@ -121,6 +141,9 @@ def encoder_sizes(vocab_size: int, budget: Budget | str | None) -> dict[str, Any
         # a learned position table as long as the blocks we train on: longer inputs would hit
         # untrained rows anyway
         max_position_embeddings=size.block,
+        initializer_range=init_range(size.hidden),
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
     )
 
 
@@ -556,16 +579,17 @@ class TrainConfig:
         """Steps, batch and learning rate for a budget (the course checkpoints use these).
 
         ci: seconds (tests); cpu: 4000 x 32 blocks of 128 tokens (~16M tokens, ~7 epochs of
-        WikiText-2), 1,560 s of training on 2 CPU cores with the course loss (course-bert-small's
-        metrics.json): a 1000-step run stays on the unigram plateau (predicting word
-        frequencies); gpu: 6000 x 128 blocks of BERT-Mini (~98M tokens), sized so that chapter 2
-        finishes within 15 minutes on a free Colab T4: `expected_seconds` gives ~4-5 minutes
-        of training under the T4 assumption in `budget.THROUGHPUT`, leaving room for it to be
-        off by a factor of two.
+        WikiText-2), about 10 minutes of training on 2 CPU cores with the course loss and no
+        dropout (course-bert-small's metrics.json). lr 2e-3: in 400-step runs it beat 1e-3 and
+        5e-3 stayed on the plateau; with `init_range` it leaves the plateau by step 900
+        (results/pretraining_sweep.md); gpu: 6000 x 128 blocks of BERT-Mini (~98M tokens), sized
+        so that chapter 2 finishes within 15 minutes on a free Colab T4: `expected_seconds` gives
+        ~4-5 minutes of training under the T4 assumption in `budget.THROUGHPUT`, leaving room for
+        it to be off by a factor of two.
         """
         kwargs: dict[str, Any] = _budget(budget).pick(
             ci=dict(steps=20, batch_size=8, lr=1e-3, warmup_steps=2, eval_every=10),
-            cpu=dict(steps=4000, batch_size=32, lr=1e-3, warmup_steps=200, eval_every=500),
+            cpu=dict(steps=4000, batch_size=32, lr=2e-3, warmup_steps=200, eval_every=500),
             gpu=dict(steps=6000, batch_size=128, lr=5e-4, warmup_steps=300, eval_every=1000),
         )
         kwargs.update(overrides)
