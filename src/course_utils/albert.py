@@ -469,3 +469,326 @@ def order_accuracy(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor
     if total == 0:
         raise ValueError("no pairs to score")
     return right / total
+
+
+# ---------------------------------------------------------------- the chapter's experiment
+#
+# One command makes results/albert_experiments.json (the chapter reads it; RERUN reruns it):
+#   python -m course_utils.albert experiment --budget cpu --out results/albert_experiments.json
+# 1. forward time per sequence of the paper's Table 1 models, measured at 1 and 2 layers and
+#    extrapolated linearly to their depth (the full models do not fit the course's time budget);
+# 2. SOP vs NSP: the same small ALBERT pretrained with MLM + SOP and with MLM + NSP, each scored
+#    on both tasks; a third, not-shared copy trained with SOP for the layer-similarity figure.
+
+RESULTS_FILE = "results/albert_experiments.json"
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """Sizes of the experiment for one budget (`plan_for`)."""
+
+    budget: str
+    timing_seq_len: int
+    timing_repeats: int
+    layers: int  # of the small pretrained models
+    block: int  # tokens per pair, [CLS] and [SEP]s included
+    steps: int
+    batch_size: int
+    lr: float
+    warmup_steps: int
+    eval_pairs: int
+    train_articles: int | None
+
+
+def plan_for(budget: Budget | str | None) -> ExperimentPlan:
+    from course_utils.budget import get_budget
+
+    b = budget if isinstance(budget, Budget) else get_budget(budget)
+    return b.pick(
+        ci=ExperimentPlan("ci", 32, 1, 4, 32, 12, 8, 1e-3, 2, 64, 40),
+        cpu=ExperimentPlan("cpu", 128, 3, 4, 64, 600, 32, 1e-3, 60, 1024, None),
+        gpu=ExperimentPlan("gpu", 512, 5, 6, 128, 5000, 128, 5e-4, 300, 4096, None),
+    )
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def time_forward(
+    config: Any, seq_len: int, repeats: int = 3, device: str | torch.device = "cpu"
+) -> float:
+    """Median seconds of one forward pass of `build_encoder(config)` on one random sequence."""
+    import statistics
+    import time
+
+    device = torch.device(device)
+    model = build_encoder(config).to(device).eval()
+    ids = torch.randint(0, config.vocab_size, (1, seq_len), device=device)
+    model(ids)  # warm-up: allocations, kernel choice
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        t0 = time.perf_counter()
+        model(ids)
+        _sync(device)
+        times.append(time.perf_counter() - t0)
+    del model
+    return statistics.median(times)
+
+
+#: Lan et al. 2020, Table 2: training speed-up relative to BERT-large (same TPUs and batch).
+PAPER_SPEEDUP = {
+    "BERT-base": 4.7,
+    "BERT-large": 1.0,
+    "ALBERT-base": 5.6,
+    "ALBERT-large": 1.7,
+    "ALBERT-xlarge": 0.6,
+    "ALBERT-xxlarge": 0.3,
+}
+
+
+def timing_table(plan: ExperimentPlan, log: Any = print) -> list[dict[str, Any]]:
+    """Forward time per sequence of each Table 1 model, extrapolated from 1 and 2 layers."""
+    from course_utils.flops import EncoderShape, forward_flops
+
+    rows = []
+    for name in PAPER_TABLE1:
+        full = paper_config(name, max_position_embeddings=max(512, plan.timing_seq_len))
+        t1 = time_forward(
+            paper_config(name, num_hidden_layers=1), plan.timing_seq_len, plan.timing_repeats
+        )
+        t2 = time_forward(
+            paper_config(name, num_hidden_layers=2), plan.timing_seq_len, plan.timing_repeats
+        )
+        per_layer = max(t2 - t1, 0.0)
+        seconds = t1 + (full.num_hidden_layers - 1) * per_layer
+        flops = forward_flops(EncoderShape.from_config(full), plan.timing_seq_len, "encoder")
+        rows.append(
+            {
+                "model": name,
+                "layers": full.num_hidden_layers,
+                "params": count_parameters(full)["total"],
+                "seconds_1_layer": t1,
+                "seconds_2_layers": t2,
+                "seconds_extrapolated": seconds,
+                "forward_gflops": flops["total"] / 1e9,
+                "paper_speedup": PAPER_SPEEDUP[name],
+            }
+        )
+        log(f"timing {name}: 1 layer {t1:.3f} s, 2 layers {t2:.3f} s, full ~{seconds:.2f} s")
+    return rows
+
+
+def _tokenized_documents(tokenizer: Any, split: str, max_articles: int | None) -> list[list[int]]:
+    docs = wikitext_documents(split, max_articles)
+    return tokenizer(docs, add_special_tokens=False)["input_ids"]
+
+
+@torch.no_grad()
+def layer_similarity(
+    model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor]]
+) -> list[dict[str, float]]:
+    """Per layer: mean L2 distance and cosine similarity between its input and output hidden
+    states, over the real tokens of `batches` (Lan et al. 2020, Figure 1)."""
+    encoder = getattr(model, "base_model", model)
+    was_training = encoder.training
+    encoder.eval()
+    sums: list[list[float]] = []
+    n = 0
+    for batch in batches:
+        keys = ("input_ids", "attention_mask", "token_type_ids")
+        out = encoder(**{k: batch[k] for k in keys if k in batch}, output_hidden_states=True)
+        real = batch["attention_mask"].bool()
+        states = [h[real] for h in out.hidden_states]  # (n_tokens, H) each
+        if not sums:
+            sums = [[0.0, 0.0] for _ in states[1:]]
+        for i, (x, y) in enumerate(zip(states[:-1], states[1:], strict=True)):
+            sums[i][0] += float((y - x).norm(dim=-1).sum())
+            sums[i][1] += float(F.cosine_similarity(x, y, dim=-1).sum())
+        n += int(real.sum())
+    encoder.train(was_training)
+    return [{"layer": i + 1, "l2": s[0] / n, "cosine": s[1] / n} for i, s in enumerate(sums)]
+
+
+def run_experiment(
+    budget: Budget | str | None = "cpu", seed: int = 0, command: str = "", log: Any = print
+) -> dict[str, Any]:
+    """The chapter's experiment (see the comment above RESULTS_FILE): a JSON-ready dict."""
+    import time
+
+    from transformers import AlbertForPreTraining, AutoTokenizer
+
+    from course_utils.checkpoints import checkpoint_dir
+    from course_utils.electra import _git_commit
+    from course_utils.mlm import TrainConfig, evaluate_batches, train_mlm
+    from course_utils.seed import seed_everything
+
+    start = time.perf_counter()
+    plan = plan_for(budget)
+    commit = _git_commit()
+    torch.manual_seed(seed)
+    timing = timing_table(plan, log)
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir("course-bert-small"))
+    segment = (plan.block - 3) // 2
+    train_docs = _tokenized_documents(tokenizer, "train", plan.train_articles)
+    valid_docs = _tokenized_documents(tokenizer, "validation", None)
+    data = {
+        "sop": sop_pairs(train_docs, segment, seed=seed),
+        "nsp": nsp_pairs(train_docs, segment, seed=seed),
+    }
+    rng = random.Random(seed + 1)
+    valid = {}
+    for task, make in (("sop", sop_pairs), ("nsp", nsp_pairs)):
+        pairs = make(valid_docs, segment, seed=seed + 1)
+        valid[task] = rng.sample(pairs, min(plan.eval_pairs, len(pairs)))
+    clean = PairCollator(tokenizer, plan.block, mlm_probability=0.0)
+    masked = PairCollator(tokenizer, plan.block, seed=1234)  # fixed held-out MLM targets
+    order_batches = {
+        t: [clean(p[i : i + 64]) for i in range(0, len(p), 64)] for t, p in valid.items()
+    }
+    mlm_batches = [masked(valid["sop"][i : i + 64]) for i in range(0, len(valid["sop"]), 64)]
+
+    def score(model: nn.Module) -> dict[str, float]:
+        mlm = evaluate_batches(model, mlm_batches)
+        return {
+            "loss": mlm["loss"],
+            "mlm_accuracy": mlm["accuracy"],
+            "sop_accuracy": order_accuracy(model, order_batches["sop"]),
+            "nsp_accuracy": order_accuracy(model, order_batches["nsp"]),
+        }
+
+    runs = {}
+    models = {}
+    for name, task, sharing in (
+        ("albert-sop", "sop", "all"),
+        ("albert-nsp", "nsp", "all"),
+        ("not-shared-sop", "sop", "none"),
+    ):
+        groups = 1 if sharing == "all" else plan.layers
+        config = small_albert_config(
+            len(tokenizer),
+            plan.budget,
+            num_hidden_layers=plan.layers,
+            num_hidden_groups=groups,
+            max_position_embeddings=plan.block,
+        )
+        seed_everything(seed)
+        model = AlbertForPreTraining(config)
+        untrained = score(model)
+        loader = torch.utils.data.DataLoader(
+            data[task],
+            batch_size=plan.batch_size,
+            shuffle=True,
+            collate_fn=PairCollator(tokenizer, plan.block, seed=seed),
+            drop_last=True,
+            generator=torch.Generator().manual_seed(seed),
+        )
+        tc = TrainConfig(
+            steps=plan.steps,
+            batch_size=plan.batch_size,
+            lr=plan.lr,
+            warmup_steps=plan.warmup_steps,
+            seed=seed,
+        )
+        history = train_mlm(
+            model, loader, tc, valid=score, progress=False, loss_fn=mlm_and_order_loss
+        )
+        model.to("cpu")
+        models[name] = model
+        runs[name] = {
+            "objective": task,
+            "sharing": sharing,
+            "n_params": history.n_params,
+            "untrained": untrained,
+            "final": history.final_eval,
+            "train_seconds": round(history.wall_time, 1),
+            "final_train_loss": sum(history.train_loss[-20:]) / len(history.train_loss[-20:]),
+        }
+        log(f"{name}: {runs[name]['final']} in {history.wall_time:.0f} s")
+
+    similarity = {}
+    sim_batches = order_batches["sop"][:4]
+    for name in ("albert-sop", "not-shared-sop"):
+        similarity[name] = layer_similarity(models[name], sim_batches)
+        config = models[name].config
+        seed_everything(seed)
+        similarity[f"{name} (untrained)"] = layer_similarity(
+            AlbertForPreTraining(config), sim_batches
+        )
+
+    return {
+        "command": command,
+        "budget": plan.budget,
+        "seed": seed,
+        "git_commit": commit,
+        "torch": torch.__version__,
+        "device": "cpu",
+        "threads": torch.get_num_threads(),
+        "plan": {k: v for k, v in vars(plan).items()},
+        "tokenizer": "course-bert-small's WordPiece",
+        "data": {
+            "train_pairs": {t: len(p) for t, p in data.items()},
+            "valid_pairs": {t: len(p) for t, p in valid.items()},
+            "segment_tokens": segment,
+        },
+        "timing": timing,
+        "runs": runs,
+        "similarity": similarity,
+        "total_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def load_results(path: str | None = None, verbose: bool = True) -> dict[str, Any]:
+    """The committed results (RESULTS_FILE in the repository), or the file at `path`."""
+    import json
+    from pathlib import Path
+
+    from course_utils.errors import CourseError
+
+    file = Path(path) if path else Path(__file__).resolve().parents[2] / RESULTS_FILE
+    if not file.is_file():
+        raise CourseError(
+            f"No results file {file.name} here (it is committed in the repository clone).",
+            fix="clone the repository, or rerun: python -m course_utils.albert experiment "
+            "--budget cpu --out FILE",
+        )
+    if verbose:
+        print(f"results: {RESULTS_FILE if path is None else file.name} (committed file)")
+    return json.loads(file.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: `python -m course_utils.albert experiment [--budget cpu] [--seed 0] [--out FILE]`."""
+    import argparse
+    import json
+    import os
+    import shlex
+    import sys
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m course_utils.albert")
+    sub = parser.add_subparsers(dest="command", required=True)
+    exp = sub.add_parser("experiment", help="timing, SOP vs NSP, layer similarity")
+    exp.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
+    exp.add_argument("--seed", type=int, default=0)
+    exp.add_argument("--out", type=Path, default=None, help=f"JSON file (e.g. {RESULTS_FILE})")
+    args = parser.parse_args(argv)
+    shared = Path(__file__).resolve().parents[3] / "shared" / "data"
+    if not os.environ.get("COURSE_DATA_DIR") and shared.is_dir():
+        os.environ["COURSE_DATA_DIR"] = str(shared)  # offline by default where the copy exists
+    given = list(argv) if argv is not None else sys.argv[1:]
+    command = "python -m course_utils.albert " + shlex.join(given)
+    results = run_experiment(args.budget, args.seed, command, lambda s: print(s, flush=True))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
