@@ -1144,7 +1144,7 @@ def equal_compute_table(results: Mapping[str, Any]) -> Any:
             {
                 "pretraining": name,
                 "steps": sub[0]["steps"],
-                "train PFLOP": sub[0]["train_flops"] / 1e15,
+                "train TFLOP": sub[0]["train_flops"] / 1e12,
                 "SST-2 mean": acc.mean(),
                 "SST-2 std": acc.std(ddof=1) if len(acc) > 1 else float("nan"),
                 "per seed": ", ".join(f"{a:.3f}" for a in acc),
@@ -1156,7 +1156,7 @@ def equal_compute_table(results: Mapping[str, Any]) -> Any:
         {
             "pretraining": "none (random init)",
             "steps": 0,
-            "train PFLOP": 0.0,
+            "train TFLOP": 0.0,
             "SST-2 mean": acc.mean(),
             "SST-2 std": acc.std(ddof=1) if len(acc) > 1 else float("nan"),
             "per seed": ", ".join(f"{a:.3f}" for a in acc),
@@ -1167,7 +1167,7 @@ def equal_compute_table(results: Mapping[str, Any]) -> Any:
         {
             "pretraining": "majority class",
             "steps": 0,
-            "train PFLOP": 0.0,
+            "train TFLOP": 0.0,
             "SST-2 mean": results["majority"]["accuracy"],
             "SST-2 std": float("nan"),
             "per seed": "",
