@@ -116,6 +116,14 @@ def albert_base_config(**overrides: Any) -> AlbertConfig:
     return AlbertConfig(**{**ALBERT_BASE_V2, **overrides})
 
 
+def load_albert_base_v2() -> AlbertModel:
+    """The real albert-base-v2 (pinned revision in config.HUB_MODELS), from the Hub or a local
+    Hub cache; a CourseError says what to do when neither is reachable."""
+    from course_utils.hub import load_pretrained
+
+    return load_pretrained(AlbertModel, "albert-base-v2")
+
+
 def small_albert_config(
     vocab_size: int, budget: Budget | str | None = None, **overrides: Any
 ) -> AlbertConfig:
