@@ -129,11 +129,12 @@ def small_albert_config(
 ) -> AlbertConfig:
     """The course's small ALBERT: course-bert-small's shape with ALBERT's two size changes.
 
-    H, L, heads, FFN and positions come from `mlm.encoder_sizes` (the same budget as
-    `small_bert_config`); the embedding size E = H / 2 < H (factorized) and all layers share one
-    set of weights (num_hidden_groups = inner_group_num = 1). Activation and dropout stay as
-    course-bert-small's (GELU, 0.1), so that a comparison isolates the three ALBERT changes;
-    albert-base-v2 itself uses gelu_new and no dropout. `overrides` win.
+    H, L, heads, FFN, positions, initial-weight scale and dropout (none) come from
+    `mlm.encoder_sizes` (the same budget as `small_bert_config`); the embedding size
+    E = H / 2 < H (factorized) and all layers share one set of weights (num_hidden_groups =
+    inner_group_num = 1). The activation stays course-bert-small's GELU, so that a comparison
+    isolates ALBERT's changes; albert-base-v2 itself uses gelu_new (and no dropout either).
+    `overrides` win.
     """
     kwargs = encoder_sizes(vocab_size, budget)
     kwargs.update(
@@ -142,8 +143,6 @@ def small_albert_config(
         inner_group_num=1,
         type_vocab_size=2,  # segments A/B, for SOP and fine-tuning on pairs
         hidden_act="gelu",
-        hidden_dropout_prob=0.1,
-        attention_probs_dropout_prob=0.1,
         pad_token_id=0,
     )
     kwargs.update(overrides)
@@ -513,8 +512,8 @@ def plan_for(budget: Budget | str | None) -> ExperimentPlan:
 
     b = budget if isinstance(budget, Budget) else get_budget(budget)
     return b.pick(
-        ci=ExperimentPlan("ci", 32, 1, 4, 32, 12, 8, 1e-3, 2, 64, 40),
-        cpu=ExperimentPlan("cpu", 128, 3, 4, 64, 500, 24, 1e-3, 50, 1024, None),
+        ci=ExperimentPlan("ci", 32, 1, 4, 32, 12, 8, 2e-3, 2, 64, 40),
+        cpu=ExperimentPlan("cpu", 128, 3, 4, 64, 500, 24, 2e-3, 50, 1024, None),
         gpu=ExperimentPlan("gpu", 512, 5, 6, 128, 5000, 128, 5e-4, 300, 4096, None),
     )
 
