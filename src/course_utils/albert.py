@@ -513,7 +513,7 @@ def plan_for(budget: Budget | str | None) -> ExperimentPlan:
     b = budget if isinstance(budget, Budget) else get_budget(budget)
     return b.pick(
         ci=ExperimentPlan("ci", 32, 1, 4, 32, 12, 8, 2e-3, 2, 64, 40),
-        cpu=ExperimentPlan("cpu", 128, 3, 4, 64, 500, 24, 2e-3, 50, 1024, None),
+        cpu=ExperimentPlan("cpu", 128, 3, 4, 64, 2000, 32, 2e-3, 100, 1024, None),
         gpu=ExperimentPlan("gpu", 512, 5, 6, 128, 5000, 128, 5e-4, 300, 4096, None),
     )
 
