@@ -64,7 +64,7 @@ from course_utils.masking import (
     mask_tokens,
     special_tokens_mask_for,
 )
-from course_utils.mlm import MLMOutput, encoder_sizes, masked_lm_loss
+from course_utils.mlm import MLMOutput, encoder_sizes, init_range, masked_lm_loss
 
 MASK_PROB = 0.15  # configure_pretraining.py: mask_prob (0.25 for ELECTRA-Large)
 MASK_REPLACE_PROB = 0.85  # pretrain_helpers.mask: 85% of the selected become [MASK] ...
@@ -803,6 +803,8 @@ def _disc_config(plan: ExperimentPlan, tokenizer: Any) -> ElectraConfig:
         pad_token_id=tokenizer.pad_token_id,
         hidden_dropout_prob=plan.dropout,
         attention_probs_dropout_prob=plan.dropout,
+        # the course recipe's init (mlm.init_range): BERT's 0.02 leaves H=64 on the unigram plateau
+        initializer_range=init_range(plan.hidden),
     )
 
 
