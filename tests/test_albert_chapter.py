@@ -1,0 +1,170 @@
+"""Chapter 5 (ALBERT): the experiment command at ci, the committed results, and the prose numbers.
+
+Every number the chapter's prose states is either a parameter count (recomputed here by
+`albert.count_parameters`, itself tested against the models) or read from the committed
+results/albert_experiments.json.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_utils import albert
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTER = ROOT / "notebooks" / "05_albert.ipynb"
+COMMITTED = ROOT / albert.RESULTS_FILE
+
+
+def _prose() -> str:
+    nb = nbformat.read(CHAPTER, as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    return re.sub(r"\s+", " ", text)
+
+
+def _m(n: int) -> str:
+    return f"{n / 1e6:.1f}M"
+
+
+def _check_results(results: dict) -> None:
+    """What every results file must hold."""
+    assert results["command"].startswith("python -m course_utils.albert experiment")
+    assert results["git_commit"] and results["seed"] == 0
+    assert [row["model"] for row in results["timing"]] == list(albert.PAPER_TABLE1)
+    for row in results["timing"]:
+        assert 0 < row["seconds_1_layer"] and 0 < row["seconds_extrapolated"]
+        config = albert.paper_config(row["model"])
+        assert row["params"] == albert.count_parameters(config)["total"]
+    assert set(results["runs"]) == {"albert-sop", "albert-nsp", "not-shared-sop"}
+    for run in results["runs"].values():
+        for key in ("sop_accuracy", "nsp_accuracy", "mlm_accuracy"):
+            assert 0 <= run["final"][key] <= 1 and 0 <= run["untrained"][key] <= 1
+    shared, not_shared = results["runs"]["albert-sop"], results["runs"]["not-shared-sop"]
+    assert shared["n_params"] < not_shared["n_params"]
+    layers = results["plan"]["layers"]
+    for name, rows in results["similarity"].items():
+        assert [r["layer"] for r in rows] == list(range(1, layers + 1)), name
+        assert all(-1 <= r["cosine"] <= 1 and r["l2"] >= 0 for r in rows), name
+
+
+def test_the_command_runs_at_ci(tmp_path: Path, shared_data_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(shared_data_dir))
+    out = tmp_path / "albert.json"
+    assert albert.main(["experiment", "--budget", "ci", "--out", str(out)]) == 0
+    results = json.loads(out.read_text(encoding="utf-8"))
+    _check_results(results)
+    assert results["budget"] == "ci"
+    assert results["command"] == f"python -m course_utils.albert experiment --budget ci --out {out}"
+
+
+def test_committed_results() -> None:
+    results = json.loads(COMMITTED.read_text(encoding="utf-8"))
+    _check_results(results)
+    assert results["budget"] == "cpu"
+    assert results["command"] == (
+        "python -m course_utils.albert experiment --budget cpu "
+        "--out results/albert_experiments.json"
+    )
+
+
+def test_prose_states_the_counts() -> None:
+    text = _prose()
+    count = albert.count_parameters
+    bert = count(albert.paper_config("BERT-base"))["total"]
+    base = count(albert.albert_base_config())
+    table = {name: albert.paper_config(name) for name in albert.PAPER_TABLE1}
+    full = {name: count(c)["total"] for name, c in table.items()}
+    no_pool = {name: count(c, pooler=False)["total"] for name, c in table.items()}
+    e768 = albert.albert_base_config(embedding_size=768)
+    saving = count(e768)["total"] - base["total"]
+    quotes = [
+        f"{bert:,} for `BertModel(BertConfig())`",
+        f"{base['total']:,} for albert-base-v2",
+        f"one layer of {base['encoder']:,} parameters instead of twelve",
+        f"BERT-large drops to {_m(no_pool['BERT-large'])}, the paper's 334M",
+        f"BERT-base to {_m(no_pool['BERT-base'])} against the paper's 108M",
+        f"ALBERT-base ({_m(full['ALBERT-base'])}, paper 12M)",
+        f"ALBERT-large ({_m(full['ALBERT-large'])}, paper 18M)",
+        f"ALBERT-xlarge comes to {_m(full['ALBERT-xlarge'])} against the paper's 60M",
+        f"gives {_m(full['ALBERT-xxlarge'])}, against the paper's 235M",
+        f"a gap of {(235e6 - full['ALBERT-xxlarge']) / 1e6:.1f}M",
+        f"Counting the released configuration gives {_m(full['ALBERT-xxlarge'])}",
+        f'except "not shared" ({_m(count(e768, "none", pooler=False)["total"])} against 108M)',
+        f"saves the same {_m(saving)} in every sharing variant",
+        f"saves {_m(saving)} parameters at base size",
+        f"({_m(full['ALBERT-xxlarge'])} counted against the paper's 235M)",
+    ]
+    for quoted in quotes:
+        assert quoted in text, f"05_albert.ipynb should say {quoted!r}"
+    # the saving splits as the prose says: 30000 x 640 table entries + positions, segments,
+    # LayerNorm - the smaller projection
+    assert saving == 30000 * 640 + 512 * 640 + 2 * 640 + 2 * 640 + (768 - 128) * 768
+
+
+@pytest.fixture(scope="module")
+def committed() -> dict:
+    return json.loads(COMMITTED.read_text(encoding="utf-8"))
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def test_prose_states_the_committed_results(committed: dict) -> None:
+    text = _prose()
+    runs, plan = committed["runs"], committed["plan"]
+    timing = {row["model"]: row for row in committed["timing"]}
+    sim = committed["similarity"]
+    large = timing["BERT-large"]["seconds_extrapolated"]
+
+    def t(name: str) -> float:
+        return timing[name]["seconds_extrapolated"]
+
+    def gflop(name: str) -> float:
+        return timing[name]["forward_gflops"]
+
+    sop, nsp = runs["albert-sop"]["final"], runs["albert-nsp"]["final"]
+    ratio = timing["BERT-base"]["params"] / timing["ALBERT-base"]["params"]
+    quotes = [
+        f"trained for {plan['steps']:,} steps of {plan['batch_size']} pairs of up to "
+        f"{plan['block']} tokens",
+        f"but {plan['layers']} layers",
+        f"after {plan['steps']:,} steps all three models",
+        f"After {plan['steps']:,} steps (about {sop['tokens_seen'] / 1e6:.0f}M tokens)",
+        f"differ by a factor of {ratio:.0f} between BERT-base",
+        f"{4 * timing['BERT-base']['params'] / 1e6:.0f} MB of float32 weights against "
+        f"{4 * timing['ALBERT-base']['params'] / 1e6:.0f} MB",
+        f"ALBERT-base does {gflop('ALBERT-base'):.1f} GFLOP per sequence",
+        f"does {gflop('ALBERT-xxlarge') / gflop('BERT-large'):.1f} times its FLOPs",
+        f"({t('ALBERT-base'):.2f} s against {t('BERT-base'):.2f} s",
+        f"is measured {large / t('ALBERT-xxlarge'):.1f} against the paper's 0.3",
+        f"accuracy is {_pct(sop['mlm_accuracy'])} for the two shared models",
+        f"SOP accuracy of {_pct(nsp['sop_accuracy'])} and an NSP accuracy of "
+        f"{_pct(nsp['nsp_accuracy'])}",
+        f"scores {_pct(sop['sop_accuracy'])} on SOP and {_pct(sop['nsp_accuracy'])} on NSP",
+        f"the cosine similarity is {sim['albert-sop'][-1]['cosine']:.2f} and the L2 distance "
+        f"{sim['albert-sop'][-1]['l2']:.2f}",
+        f"(cosine {sim['not-shared-sop'][0]['cosine']:.2f} at layer 1, "
+        f"{sim['not-shared-sop'][-1]['cosine']:.2f} at layer 4)",
+        f"(cosine {sim['albert-sop (untrained)'][0]['cosine']:.2f} at layer 1 to "
+        f"{sim['albert-sop (untrained)'][-1]['cosine']:.2f} at layer 4)",
+    ]
+    untrained = [r["cosine"] for r in sim["not-shared-sop (untrained)"]]
+    quotes.append(f"(between {min(untrained):.2f} and {max(untrained):.2f})")
+    for quoted in quotes:
+        assert quoted in text, f"05_albert.ipynb should say {quoted!r} ({COMMITTED.name})"
+    # the prose's claims about these numbers: every model at chance on both pair tasks, the
+    # shared models' MLM accuracy equal (one token guessed), and the shared model's last layers
+    # a fixed point while the not-shared model's are not
+    for run in runs.values():
+        for key in ("sop_accuracy", "nsp_accuracy"):
+            assert abs(run["final"][key] - 0.5) < 0.03
+    assert sop["mlm_accuracy"] == nsp["mlm_accuracy"] < 0.07
+    assert all(r["cosine"] > 0.99 for r in sim["albert-sop"][2:])
+    assert all(r["cosine"] < 0.6 for r in sim["not-shared-sop"])
+    assert plan["layers"] == 4 and committed["data"]["valid_pairs"]["sop"] >= 256
