@@ -40,6 +40,10 @@ import torch
 from course_utils.budget import Budget, get_budget
 from course_utils.errors import CourseError
 
+RESULTS_FILE = "results/finetune_families.json"  # written by `families`, read by chapter 7
+#: Seconds per fine-tuning step of course-bert-small (batch 32) on the course's 2 shared CPU
+#: cores, evaluations included: what chapter 7 announces before training
+CPU_SECONDS_PER_STEP = 0.6
 TINY_MODEL = "tiny-bert"  # a 2-layer, H=32 BERT from random weights: the DDP test's model
 TINY_TOKENIZER = "course-bert-small"  # its vocabulary (package data, always present)
 
@@ -276,7 +280,8 @@ def families_plan(budget: Budget | str | None = None) -> FamiliesPlan:
     b = budget if isinstance(budget, Budget) else get_budget(budget)
     return b.pick(
         ci=FamiliesPlan(96, 3, (3e-4, 1e-3, 3e-3), 32),
-        cpu=FamiliesPlan(2_000, 3, (1e-4, 3e-4, 1e-3, 3e-3), 1_000),
+        # ~12 min on the course's 2 shared cores with 4 course checkpoints
+        cpu=FamiliesPlan(1_000, 3, (3e-4, 1e-3, 3e-3), 500),
         gpu=FamiliesPlan(67_349, 5, (1e-4, 3e-4, 1e-3, 3e-3), 67_349),
     )
 
@@ -316,7 +321,7 @@ def summarise(accuracies: Sequence[float]) -> dict[str, float]:
 def run_families(
     budget: Budget | str | None = None,
     seeds: int | None = None,
-    out: str | Path | None = "results/finetune_families.json",
+    out: str | Path | None = RESULTS_FILE,
     online: bool = False,
     models: Sequence[str] | None = None,
 ) -> dict[str, Any]:
@@ -460,6 +465,17 @@ def padding_stats(lengths: Sequence[int], batch_size: int, max_length: int) -> d
     }
 
 
+def length_grouped(lengths: Sequence[int], batch_size: int, megabatch: int = 50) -> list[int]:
+    """Lengths reordered as transformers' LengthGroupedSampler groups them (sorted within
+    mega-batches of `megabatch` x `batch_size` rows), for counting padding."""
+    lengths = list(lengths)
+    size = megabatch * batch_size
+    out: list[int] = []
+    for i in range(0, len(lengths), size):
+        out += sorted(lengths[i : i + size], reverse=True)
+    return out
+
+
 def time_training_steps(model: Any, batches: Sequence[dict[str, Any]], repeats: int = 1) -> float:
     """Seconds for forward + backward over `batches` (no optimizer step: weights unchanged)."""
     model.train()
@@ -519,6 +535,38 @@ def batch_size_from_memory(
     while size * 2 <= min(fits, cap):
         size *= 2
     return size
+
+
+def load_results(path: str | Path | None = None, verbose: bool = True) -> dict[str, Any]:
+    """The committed comparison: `path`, else RESULTS_FILE in the clone, else from GitHub.
+
+    An installed package without a clone (Colab) reads the file at the pinned ref
+    (config.GITHUB_REF), as `electra.load_results` does. Prints which one it read.
+    """
+    import urllib.request
+
+    from course_utils.config import GITHUB_REF, GITHUB_REPO
+
+    file = Path(path) if path is not None else Path(__file__).resolve().parents[2] / RESULTS_FILE
+    if file.is_file():
+        if verbose:
+            print(f"results: {RESULTS_FILE if path is None else file.name} (committed file)")
+        return json.loads(file.read_text(encoding="utf-8"))
+    if path is not None:
+        raise CourseError(f"No results file at {file}.", fix="check the path")
+    url = f"https://raw.githubusercontent.com/{GITHUB_REPO}/{GITHUB_REF}/{RESULTS_FILE}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            results = json.loads(response.read().decode("utf-8"))
+    except Exception as err:  # offline, proxy, 404: all mean "not available"
+        raise CourseError(
+            f"No {RESULTS_FILE} in this installation and GitHub did not answer ({err}).",
+            fix="clone the repository (the file is committed there), or rerun: "
+            "python scripts/finetune.py families --budget cpu",
+        ) from None
+    if verbose:
+        print(f"results: {RESULTS_FILE} read from GitHub ({GITHUB_REPO}@{GITHUB_REF})")
+    return results
 
 
 # ---------------------------------------------------------------- command line
