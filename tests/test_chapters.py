@@ -14,6 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 BIB_KEYS = set(re.findall(r"@\w+\{(\w+),", (ROOT / "book" / "references.bib").read_text()))
 BENCHMARK = ROOT / "results" / "benchmark_mlm.json"
+BEFORE = ROOT / "results" / "course_bert_small_init0.02_metrics.json"  # chapter 2's first model
+SWEEP = ROOT / "results" / "pretraining_sweep.jsonl"
 #: BERT-base as its paper trained it (Devlin et al. 2019): 110M parameters, 1M steps of 256
 #: sequences, 90% of the steps at 128 tokens and 10% at 512
 BERT_BASE_PARAMS = 110e6
@@ -67,17 +69,36 @@ def _quotes(chapter: str) -> list[str]:
             f"right {_pct(kinds['mask token']['accuracy'])} of the time",
             f"against {_pct(card['unigram_baseline']['accuracy'])} for always guessing",
             f"{100 * kinds['unchanged']['accuracy']:.0f}% of the unchanged targets",
+            f"gets {100 * kinds['unchanged']['accuracy']:.0f}% of the *unchanged* targets right "
+            f"but only about {100 * kinds['mask token']['accuracy']:.0f}% of the `[MASK]`",
             f"{card['steps']:,} steps",
             f"a WordPiece of {card['vocab_size']:,} entries",
             f"took {seconds:,.0f} s ({seconds / 60:.0f} minutes) of training",
             f"trained for {seconds / 60:.0f} minutes",
-            f"loss went from {curve[1000]:.3f} at step 1,000 to "
-            f"{card['valid']['loss']:.3f} at step {card['steps']:,}",
+            f"at step 500 the loss was still {curve[500]:.3f}",
+            f"close to the unigram model's {card['unigram_baseline']['loss']:.3f}",
+            f"by step 1,000 it had fallen to {curve[1000]:.3f}",
+            f"it ended at {card['valid']['loss']:.3f} at step {card['steps']:,}",
+            f"({card['initializer_range']} here, `course_utils.mlm.init_range`)",
             f"about {card['n_params'] / 1e6:.1f}M parameters and saw about "
             f"{card['tokens_seen'] / 1e6:.0f}M tokens",
             f"roughly {round(BERT_BASE_PARAMS / card['n_params'], -1):.0f} times the parameters",
             f"about {round(BERT_BASE_TOKENS / card['tokens_seen'], -2):,.0f} times the training",
         ]
+        # the first checkpoint (BERT's init 0.02) and the controlled 1,200-step comparison
+        before = json.loads(BEFORE.read_text(encoding="utf-8"))
+        quotes.append(
+            "it was right at "
+            f"{_pct(before['valid_accuracy_by_target_kind']['mask token']['accuracy'])} of the"
+        )
+        sweep = {
+            row["label"]: row
+            for row in map(json.loads, SWEEP.read_text(encoding="utf-8").splitlines())
+        }
+        small, large = sweep["d0-lr2e-3-1200"], sweep["d0-lr2e-3-1200-init0.1"]
+        assert small["args"]["init"] == 0.02 and large["args"]["init"] == 0.1
+        quotes.append(f"started from 0.02, the model was right at {_pct(small['mask_accuracy'])}")
+        quotes.append(f"started from 0.1, at {_pct(large['mask_accuracy'])}")
         # the data caveat: the card says whether the train split was a prefix, and how long
         prefix = re.search(r"(\d+)% prefix", card["data"])
         if prefix:
@@ -91,6 +112,7 @@ def _quotes(chapter: str) -> list[str]:
         f"against {card['unigram_baseline']['perplexity']:.0f} for a unigram model",
         f"{_pct(kinds['mask token']['accuracy'])} of the `<mask>` targets",
         f"against {_pct(card['unigram_baseline']['accuracy'])} for always guessing",
+        f"trained for {card['train_seconds'] / 60:.0f} minutes on WikiText-2",
     ]
 
 
@@ -195,3 +217,14 @@ def test_chapter_renders_on_the_site(chapter: str):
     )
     assert not re.search(r"\(Section [\d.]+ of \[@", text), f"{chapter}: nested citation"
     assert not re.search(r"\ba (8\d|11|18)%", text), f"{chapter}: 'an 88%', not 'a 88%'"
+
+
+def test_chapter2_attention_prose_quotes_its_snapshot():
+    # the head table of course-bert-small is a checked (snapshot) output; the prose quotes it
+    snapshot = json.loads((ROOT / "tests" / "snapshots" / "notebooks" / "02_bert.json").read_text())
+    table = snapshot["cell-34d"][0]["data"]["text/plain"].splitlines()
+    rows = {line[:15].strip(): line[15:].split() for line in table[1:]}
+    previous, following = float(rows["layer 0, head 1"][2]), float(rows["layer 0, head 0"][3])
+    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "02_bert.ipynb"))
+    assert f"head 0 sends {following:.2f} of its attention, on average, to the *next*" in text
+    assert f"head 1 sends {previous:.2f} to the *previous* token" in text

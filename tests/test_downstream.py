@@ -138,3 +138,49 @@ def test_bad_input_is_refused_clearly(sst2_offline):
         downstream.finetune_sst2(pair.discriminator, budget="ci", verbose=False)
     with pytest.raises(CourseError, match="Cannot fine-tune"):
         downstream.finetune_sst2(42, budget="ci", verbose=False)
+
+
+# ---------------------------------------------------------------- every course checkpoint
+
+
+def test_quality_command_writes_the_documented_file(sst2_offline, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "checkpoint_quality.json"
+    argv = ["quality", "--budget", "ci", "--seeds", "0", "1"]
+    argv += ["--models", "course-bert-small", "--out", str(out)]
+    assert downstream.main(argv) == 0
+    q = json.loads(out.read_text(encoding="utf-8"))
+    assert q["command"] == (
+        "python -m course_utils.downstream quality --budget ci --seeds 0 1 "
+        "--models course-bert-small --out checkpoint_quality.json"
+    )  # no machine path
+    assert q["budget"] == "ci" and q["seeds"] == [0, 1] and q["aim"] == downstream.AIM
+    assert q["git_commit"] and downstream.FinetuneRecipe(**q["recipe"]) == downstream.recipe("ci")
+    assert q["majority"]["accuracy"] == pytest.approx(444 / 872)
+    row = q["checkpoints"]["course-bert-small"]
+    for init in ("pretrained", "random"):
+        runs = row[init]
+        assert len(runs["accuracies"]) == 2 and len(runs["train_seconds"]) == 2
+        assert runs["mean"] == pytest.approx(np.mean(runs["accuracies"]))
+        assert runs["std"] == pytest.approx(np.std(runs["accuracies"], ddof=1))
+        assert runs["steps"] == 10  # 320 sentences, batch 32, one epoch
+    assert row["gain"] == pytest.approx(row["pretrained"]["mean"] - row["random"]["mean"])
+    assert row["aim_met"] == (row["gain"] >= downstream.AIM)
+    assert "course-bert-small: pretrained" in capsys.readouterr().out
+    assert row["git_commit"] == q["git_commit"]
+    with pytest.raises(CourseError, match="seeds"):  # --update keeps rows of one design only
+        downstream.main(
+            [*argv[:4], "0", "--models", "course-roberta-small", "--out", str(out), "--update"]
+        )
+
+
+def test_quality_refuses_unbuilt_checkpoints_and_empty_seeds(sst2_offline, tmp_path, monkeypatch):
+    monkeypatch.setenv("COURSE_CHECKPOINT_DIR", str(tmp_path))  # nothing built there
+    with pytest.raises(CourseError, match="not built"):
+        downstream.checkpoint_quality(["course-bert-small"], budget="ci", out=None)
+    with pytest.raises(CourseError, match="Unknown course checkpoint"):
+        downstream.checkpoint_quality(["bert-base-uncased"], budget="ci", out=None)
+    monkeypatch.delenv("COURSE_CHECKPOINT_DIR")
+    with pytest.raises(CourseError, match="No seeds"):
+        downstream.checkpoint_quality(["course-bert-small"], seeds=(), budget="ci", out=None)

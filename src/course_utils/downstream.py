@@ -164,7 +164,7 @@ def _resolve(source: Any, tokenizer: Any, tmp: Path) -> tuple[str, dict[str, Any
     """(display name, from_pretrained kwargs incl. the path, tokenizer) for any source."""
     from transformers import AutoTokenizer, PreTrainedModel
 
-    from course_utils.checkpoints import CHECKPOINTS, checkpoint_dir
+    from course_utils.checkpoints import CHECKPOINTS, NAMES, checkpoint_dir
     from course_utils.config import HUB_MODELS
 
     if isinstance(source, PreTrainedModel):
@@ -181,7 +181,7 @@ def _resolve(source: Any, tokenizer: Any, tmp: Path) -> tuple[str, dict[str, Any
             fix="pass a course checkpoint name, a HUB_MODELS key, a folder or a transformers model",
         )
     name = str(source)
-    if name in CHECKPOINTS:
+    if name in NAMES.values():
         kwargs: dict[str, Any] = {"pretrained_model_name_or_path": checkpoint_dir(name)}
     elif name in HUB_MODELS:
         hub = HUB_MODELS[name]
@@ -339,3 +339,159 @@ def finetune_sst2(
             f"{result.train_seconds:.0f} s on {device.type}"
         )
     return result
+
+
+# ---------------------------------------------------------------- every course checkpoint
+
+QUALITY_FILE = "results/checkpoint_quality.json"
+AIM = 0.03  # the course's aim: pretrained beats random init by >= 3 points (mean of the seeds)
+
+
+def _summary(values: list[float]) -> dict[str, Any]:
+    arr = np.asarray(values, dtype=float)
+    std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    return {"accuracies": [float(v) for v in arr], "mean": float(arr.mean()), "std": std}
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    from course_utils.checkpoints import REPO_ROOT
+
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            check=True,
+        )
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return out.stdout.strip() or None
+
+
+def checkpoint_quality(
+    models: list[str] | None = None,
+    seeds: tuple[int, ...] = (0, 1, 2),
+    budget: Budget | str | None = None,
+    out: Path | str | None = QUALITY_FILE,
+    command: str | None = None,
+    verbose: bool = True,
+    update: bool = False,
+) -> dict[str, Any]:
+    """Fine-tune each course checkpoint and its random-init twin on SST-2 for every seed.
+
+    One recipe (`recipe(budget)`) for all runs: pretrained and random init differ only in the
+    encoder's initial weights. Returns (and writes to `out`, unless None) per-run accuracies,
+    mean and sample std (ddof=1) per model and init, the gain (pretrained - random mean), whether
+    it reaches the course's aim (`AIM`), the majority baseline, the command, seeds, budget and
+    git commit. With `update`, the rows of the other checkpoints already in `out` are kept (each
+    row records the commit it was made at); budget, seeds and recipe must then be the same.
+    """
+    from course_utils.checkpoints import CHECKPOINTS, NAMES, checkpoint_dir
+
+    models = list(models) if models else list(CHECKPOINTS)  # default: the shipped ones
+    for name in models:
+        if name not in NAMES.values():
+            raise CourseError(
+                f"Unknown course checkpoint {name!r}.", fix=f"use {', '.join(NAMES.values())}"
+            )
+        if not (checkpoint_dir(name) / "config.json").is_file():
+            raise CourseError(
+                f"Course checkpoint {name} is not built.",
+                fix="python -m course_utils.checkpoints build ... (or pass --models without it)",
+            )
+    if not seeds:
+        raise CourseError("No seeds given.", fix="pass e.g. --seeds 0 1 2")
+    b = budget if isinstance(budget, Budget) else get_budget(budget)
+    metric, implementation = sst2_metric(verbose=verbose)
+    r = recipe(b)
+    result: dict[str, Any] = {
+        "command": command
+        or "python -m course_utils.downstream quality "
+        f"--budget {b.name} --seeds {' '.join(map(str, seeds))}",
+        "budget": b.name,
+        "seeds": list(seeds),
+        "git_commit": _git_commit(),
+        "recipe": asdict(r),
+        "metric_implementation": implementation,
+        "aim": AIM,
+        "majority": majority_baseline(metric),
+        "torch": torch.__version__,
+        "checkpoints": {},
+    }
+    if update and out is not None and Path(out).is_file():
+        import json
+
+        previous = json.loads(Path(out).read_text(encoding="utf-8"))
+        for key in ("budget", "seeds", "recipe"):
+            if previous[key] != result[key]:
+                raise CourseError(
+                    f"--update: {Path(out).name} has {key} {previous[key]}, "
+                    f"this run {result[key]}.",
+                    fix="rerun every checkpoint without --update",
+                )
+        result["checkpoints"] = previous["checkpoints"]
+    for name in models:
+        row: dict[str, Any] = {}
+        for init in ("pretrained", "random"):
+            runs = [
+                finetune_sst2(name, init=init, budget=b, seed=seed, metric=metric, verbose=verbose)
+                for seed in seeds
+            ]
+            row[init] = _summary([run.accuracy for run in runs])
+            row[init]["train_seconds"] = [run.train_seconds for run in runs]
+            row[init]["steps"] = runs[0].steps
+        row["git_commit"] = result["git_commit"]
+        row["gain"] = row["pretrained"]["mean"] - row["random"]["mean"]
+        row["aim_met"] = bool(row["gain"] >= AIM)
+        result["checkpoints"][name] = row
+        if verbose:
+            print(
+                f"{name}: pretrained {row['pretrained']['mean']:.3f} ± "
+                f"{row['pretrained']['std']:.3f}, random init {row['random']['mean']:.3f} ± "
+                f"{row['random']['std']:.3f}, gain {row['gain']:+.3f}"
+            )
+    if out is not None:
+        import json
+
+        path = Path(out)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: `python -m course_utils.downstream quality --budget cpu --seeds 0 1 2`."""
+    import argparse
+    import os
+    import sys
+
+    from course_utils.checkpoints import NAMES, REPO_ROOT
+
+    parser = argparse.ArgumentParser(prog="python -m course_utils.downstream")
+    sub = parser.add_subparsers(dest="command", required=True)
+    q = sub.add_parser("quality", help="SST-2: every course checkpoint vs its random-init twin")
+    q.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
+    q.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    q.add_argument("--models", nargs="+", choices=list(NAMES.values()), default=None)
+    q.add_argument("--out", type=Path, default=REPO_ROOT / QUALITY_FILE)
+    q.add_argument("--update", action="store_true", help="keep the other checkpoints' rows")
+    args = parser.parse_args(argv)
+    shared = REPO_ROOT.parent / "shared" / "data"
+    if not os.environ.get("COURSE_DATA_DIR") and shared.is_dir():
+        os.environ["COURSE_DATA_DIR"] = str(shared)  # offline by default where the copy exists
+    words = list(argv if argv is not None else sys.argv[1:])
+    # no machine path in the committed file: --out keeps its file name only
+    words = [Path(w).name if i and words[i - 1] == "--out" else w for i, w in enumerate(words)]
+    command = "python -m course_utils.downstream " + " ".join(words)
+    checkpoint_quality(
+        args.models, tuple(args.seeds), args.budget, args.out, command, update=args.update
+    )
+    print(f"wrote {args.out.name}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

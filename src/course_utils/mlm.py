@@ -57,7 +57,7 @@ class ModelSize:
 
 #: Sizes per budget: cpu is BERT-Tiny (L2/H128/A2) and gpu BERT-Mini (L4/H256/A4) of Turc et al.
 #: 2019 (arXiv:1908.08962), so that a cpu pretraining run fits a laptop (the course-bert-small
-#: build: 16.4M tokens in 1,560 s on 2 cores, ~10.5k tokens/s, metrics.json). BERT-base is
+#: build: 16.4M tokens in 829 s on 2 shared cores, ~20k tokens/s, metrics.json). BERT-base is
 #: L12/H768/A12, FFN 3072, 512 positions.
 SIZES: dict[str, ModelSize] = {
     "ci": ModelSize(hidden=64, layers=2, heads=2, ffn=256, block=64),
