@@ -16,6 +16,13 @@ The recipe is sized by the budget (`recipe`): `ci` fine-tunes on a few hundred s
 seconds; `cpu` on 8,000 in about 3 minutes on 2 cores; `gpu` on the whole training split. The
 training subset is fixed (the first n rows of a shuffle with `DATA_SEED`), so runs that differ
 in `seed` differ only in the head's initial weights, the batch order and dropout.
+
+Every course checkpoint against its random-init twin (chapters 4, 5, 7 read the file):
+
+    python -m course_utils.downstream quality --budget cpu --seeds 0 1 2
+
+writes results/checkpoint_quality.json (command, seeds, budget, git commit, recipe, per-run
+accuracies, mean and std per model and init, the gain and the majority baseline).
 """
 
 from __future__ import annotations
