@@ -64,6 +64,14 @@ def report() -> str:
         "token scores the `majority` column). Wall seconds include the periodic evaluations and",
         "depend on what else ran on the machine.",
         "",
+        "Checked before tuning (2026-12-01): the fine-tuning classifier loads every encoder tensor",
+        "of the checkpoint (transformers' load report: only the new head and BERT's pooler are",
+        "missing; tests/test_checkpoints.py compares the tensors). Same tokenizer, max length 64",
+        "and dynamic padding in the pretrained and random-init runs. The 126 s vs 18 s fine-tune:",
+        "OpenMP threads spin-waiting while another process held a core; 10 steps took 17.5 s",
+        "with 2 threads beside another job, 0.84 s with 1 thread, 1.33 s with 2 threads and",
+        "OMP_WAIT_POLICY=PASSIVE (the same for pretrained and random init).",
+        "",
         "| run | steps x batch x block | lr | warmup | dropout | init std | mask prob | wall s "
         "| loss (unigram) | accuracy | [MASK] acc (majority) | loss curve (step: loss) |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -79,6 +87,32 @@ def report() -> str:
             f"{r['train_wall_s']:.0f} | {r['valid_loss']:.3f} ({r['unigram_loss']:.3f}) | "
             f"{r['valid_accuracy']:.3f} | {r['mask_accuracy']:.3f} ({r['majority_accuracy']:.3f}) "
             f"| {curve} |"
+        )
+    lines += [
+        "",
+        "## Full builds (`python -m course_utils.checkpoints build NAME --budget cpu`)",
+        "",
+        "| checkpoint | lr | dropout | init std | train s | held-out loss (unigram) | accuracy "
+        "| [MASK] acc (majority) |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    from course_utils.checkpoints import CHECKPOINTS, PACKAGE_CHECKPOINTS
+
+    before = REPO_ROOT / "results" / "course_bert_small_init0.02_metrics.json"
+    folders = [("course-bert-small, first version", before)] + [
+        (name, PACKAGE_CHECKPOINTS / name / "metrics.json") for name in CHECKPOINTS
+    ]
+    for label, path in folders:
+        m = json.loads(path.read_text(encoding="utf-8"))
+        if "accuracy" not in m["valid"]:  # ELECTRA: see its model card
+            continue
+        kinds = m["valid_accuracy_by_target_kind"]["mask token"]["accuracy"]
+        lines.append(
+            f"| {label} | {m['lr']:g} | {m.get('dropout', 0.1):g} | "
+            f"{m.get('initializer_range', 0.02):g} | {m['train_seconds']:.0f} | "
+            f"{m['valid']['loss']:.3f} ({m['unigram_baseline']['loss']:.3f}) | "
+            f"{m['valid']['accuracy']:.3f} | {kinds:.3f} "
+            f"({m['unigram_baseline']['accuracy']:.3f}) |"
         )
     return "\n".join(lines) + "\n"
 
