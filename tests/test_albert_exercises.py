@@ -18,7 +18,7 @@ from exercise_fixtures.submissions import load_tests, loopback_env, notebook_nam
 from course_utils import exercises
 
 CHAPTER = "05_albert"
-QUESTION_OF = {"count_parameters": "q1", "sop_pairs": "q2"}
+QUESTION_OF = {"count_parameters": "q1", "sop_pairs": "q2", "layer_schedule": "q3"}
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,32 @@ def _sop(**bug: Any) -> Callable[..., list]:
     return sop_pairs
 
 
+# q3 mutants -----------------------------------------------------------------------------------
+
+
+def _round_robin(n_layers: int, groups: int, inner: int) -> list:
+    return [(i % groups, j) for i in range(n_layers) for j in range(inner)]
+
+
+def _inner_ignored(n_layers: int, groups: int, inner: int) -> list:
+    return [(int(i / (n_layers / groups)), 0) for i in range(n_layers)]
+
+
+def _integer_block(n_layers: int, groups: int, inner: int) -> list:
+    size = n_layers // groups  # wrong when groups does not divide the layers
+    return [(i // size, j) for i in range(n_layers) for j in range(inner)]
+
+
+def _inner_splits_depth(n_layers: int, groups: int, inner: int) -> list:
+    steps = n_layers // inner  # reads inner_group_num as "layers per group" out of L
+    return [(int(i / (steps / groups)), j) for i in range(steps) for j in range(inner)]
+
+
 MUTANTS: dict[str, tuple[str, Callable[..., Any]]] = {
+    "groups called round robin": ("layer_schedule", _round_robin),
+    "inner_group_num ignored": ("layer_schedule", _inner_ignored),
+    "integer block size L // G": ("layer_schedule", _integer_block),
+    "inner layers counted inside L": ("layer_schedule", _inner_splits_depth),
     "no pooler": ("count_parameters", _counter(no_pooler=True)),
     "projection without bias": ("count_parameters", _counter(no_projection_bias=True)),
     "no projection": ("count_parameters", _counter(no_projection=True)),
@@ -164,7 +189,7 @@ def test_correct_builders_pass(tests, solution_env):
         {"count_parameters": _counter(), "sop_pairs": _sop()},
         {"sop_pairs": course_sop},
     ):
-        for question in ("q1", "q2"):
+        for question in ("q1", "q2", "q3"):
             result = run_question(tests[question], {**solution_env, **env})
             assert result.score == result.possible, (question, result.summary())
 
