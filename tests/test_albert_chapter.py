@@ -168,3 +168,12 @@ def test_prose_states_the_committed_results(committed: dict) -> None:
     assert all(r["cosine"] > 0.99 for r in sim["albert-sop"][2:])
     assert all(r["cosine"] < 0.6 for r in sim["not-shared-sop"])
     assert plan["layers"] == 4 and committed["data"]["valid_pairs"]["sop"] >= 256
+
+
+def test_load_results_reads_the_committed_file_and_explains_a_missing_one(tmp_path, capsys):
+    from course_utils.errors import CourseError
+
+    assert albert.load_results()["budget"] == "cpu"
+    assert "committed file" in capsys.readouterr().out
+    with pytest.raises(CourseError, match="No results file"):
+        albert.load_results(str(tmp_path / "missing.json"))

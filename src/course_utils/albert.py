@@ -751,22 +751,36 @@ def run_experiment(
 
 
 def load_results(path: str | None = None, verbose: bool = True) -> dict[str, Any]:
-    """The committed results (RESULTS_FILE in the repository), or the file at `path`."""
+    """The committed results: `path`, else RESULTS_FILE in the repository clone, else (an
+    installed package without a clone, e.g. Colab) the same file from GitHub at the ref the
+    course pins (config.GITHUB_REF). Prints which one it read."""
     import json
+    import urllib.request
     from pathlib import Path
 
+    from course_utils.config import GITHUB_REF, GITHUB_REPO
     from course_utils.errors import CourseError
 
     file = Path(path) if path else Path(__file__).resolve().parents[2] / RESULTS_FILE
-    if not file.is_file():
+    if file.is_file():
+        if verbose:
+            print(f"results: {RESULTS_FILE if path is None else file.name} (committed file)")
+        return json.loads(file.read_text(encoding="utf-8"))
+    if path:
+        raise CourseError(f"No results file at {file}.", fix="check the path")
+    url = f"https://raw.githubusercontent.com/{GITHUB_REPO}/{GITHUB_REF}/{RESULTS_FILE}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            results = json.loads(response.read().decode("utf-8"))
+    except Exception as err:  # offline, proxy, 404: all mean "not available"
         raise CourseError(
-            f"No results file {file.name} here (it is committed in the repository clone).",
-            fix="clone the repository, or rerun: python -m course_utils.albert experiment "
-            "--budget cpu --out FILE",
-        )
+            f"No {RESULTS_FILE} in this installation and GitHub did not answer ({err}).",
+            fix="clone the repository (the file is committed there), or rerun: "
+            "python -m course_utils.albert experiment --budget cpu --out FILE",
+        ) from None
     if verbose:
-        print(f"results: {RESULTS_FILE if path is None else file.name} (committed file)")
-    return json.loads(file.read_text(encoding="utf-8"))
+        print(f"results: {RESULTS_FILE} read from GitHub ({GITHUB_REPO}@{GITHUB_REF})")
+    return results
 
 
 def main(argv: list[str] | None = None) -> int:
