@@ -228,3 +228,62 @@ def test_chapter2_attention_prose_quotes_its_snapshot():
     text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "02_bert.ipynb"))
     assert f"head 0 sends {following:.2f} of its attention, on average, to the *next*" in text
     assert f"head 1 sends {previous:.2f} to the *previous* token" in text
+
+
+ELECTRA_RESULTS = ROOT / "results" / "electra_equal_compute.json"
+
+
+def _electra_quotes() -> list[str]:
+    """What chapter 4's prose says about the committed equal-compute experiment."""
+    from statistics import mean
+
+    r = json.loads(ELECTRA_RESULTS.read_text(encoding="utf-8"))
+    eq = r["equal_compute"]
+    main = [x for x in r["runs"] if x["generator"] in (None, "1/4")]
+
+    def of(objective: str, key) -> float:
+        return mean(key(x) for x in main if x["objective"] == objective)
+
+    def valid(objective: str, name: str) -> float:
+        return of(objective, lambda x: x["valid"][name])
+
+    def sst2(objective: str) -> float:
+        return of(objective, lambda x: x["sst2"]["accuracy"])
+
+    random_init = mean(x["accuracy"] for x in r["random_init"])
+    quotes = [
+        f"{eq['electra_steps']:,} ELECTRA steps",
+        f"{eq['mlm_steps']:,} MLM steps",
+        f"{_pct(valid('electra', 'replaced_fraction'))} of all tokens",
+        f"ROC-AUC of {valid('electra', 'disc_auc'):.2f}",
+        f"right for {_pct(valid('electra', 'generator_accuracy'))}",
+        f"accuracy of {_pct(valid('mlm', 'accuracy'))}",
+        f"ELECTRA {_pct(sst2('electra'))}",
+        f"MLM {_pct(sst2('mlm'))}",
+        f"random initialisation {_pct(random_init)}",
+        f"majority class {_pct(r['majority']['accuracy'])}",
+        f"about {r['total_seconds'] / 60:.0f} minutes",
+    ]
+    for g in r["ablation_generators"]:
+        runs = [x for x in r["runs"] if x["objective"] == "electra" and x["generator"] == g]
+        runs = [x for x in runs if x["seed"] in r["ablation_seeds"]]
+        quotes.append(f"{g}: ROC-AUC {mean(x['valid']['disc_auc'] for x in runs):.2f}")
+    return quotes
+
+
+def test_chapter4_quotes_the_committed_experiment():
+    # every number of chapter 4's experiment prose comes from the committed results file
+    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "04_electra.ipynb"))
+    for quoted in _electra_quotes():
+        assert quoted in text, f"04_electra.ipynb should say {quoted!r} ({ELECTRA_RESULTS.name})"
+    from transformers import ElectraConfig, ElectraForMaskedLM
+
+    from course_utils import electra
+    from course_utils.flops import train_flops_per_step
+
+    small = ElectraConfig(embedding_size=128, hidden_size=256, num_attention_heads=4)
+    with __import__("torch").device("meta"):
+        mlm = ElectraForMaskedLM(small)
+        pair = electra.ElectraPretrainingModel.from_configs(small, seed=None)
+    ratio = train_flops_per_step(pair, 128, 128) / train_flops_per_step(mlm, 128, 128)
+    assert f"{ratio:.2f} x" in text, f"chapter 4 should quote the step cost ratio {ratio:.2f} x"
