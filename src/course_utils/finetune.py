@@ -521,7 +521,8 @@ def family_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
     for p in results["published"]:
         rows.append({"model": p["model"], "dev accuracy %": f"{p['accuracy']:.1f}",
                      "source": f"published, SST-2 {p['split']}"})  # fmt: skip
-    return rows
+    columns = list(rows[0])  # every row gets every column, as text: one clean table
+    return [{c: str(row.get(c, "")) for c in columns} for row in rows]
 
 
 def batch_size_from_memory(
