@@ -70,7 +70,10 @@ def test_families_rerun_at_ci_budget(tmp_path, shared_data_dir, monkeypatch):
     assert [(r["model"], r["init"]) for r in written["table"]] == [
         (course[0], "pretrained"), (course[0], "random"),
     ]  # fmt: skip
-    assert len(written["runs"]) == 2 * 2 + 2 * (len(finetune.families_plan("ci").sweep_lrs) - 1)
+    assert len(written["runs"]) == 2 * 2  # 2 seeds x (pretrained, random)
+    points = written["lr_sweep"]["points"]
+    assert [p["lr"] for p in points] == list(finetune.families_plan("ci").sweep_lrs)
+    assert all(len(p["accuracies"]) == 2 for p in points)  # one run per seed and lr
     assert 0.45 < written["majority"]["accuracy"] < 0.55
     assert result["lr_sweep"]["model"] == course[0]
 
