@@ -488,6 +488,8 @@ def order_accuracy(model: nn.Module, batches: Iterable[Mapping[str, torch.Tensor
 #    on both tasks; a third, not-shared copy trained with SOP for the layer-similarity figure.
 
 RESULTS_FILE = "results/albert_experiments.json"
+#: The command that remakes RESULTS_FILE (named when neither the clone nor GitHub has it).
+RERUN_COMMAND = "python -m course_utils.albert experiment --budget cpu --out FILE"
 
 
 @dataclass(frozen=True)
@@ -630,13 +632,13 @@ def run_experiment(
     from transformers import AlbertForPreTraining, AutoTokenizer
 
     from course_utils.checkpoints import checkpoint_dir
-    from course_utils.electra import _git_commit
     from course_utils.mlm import TrainConfig, evaluate_batches, train_mlm
+    from course_utils.results import git_commit
     from course_utils.seed import seed_everything
 
     start = time.perf_counter()
     plan = plan_for(budget)
-    commit = _git_commit()
+    commit = git_commit()
     torch.manual_seed(seed)
     timing = timing_table(plan, log)
 
@@ -754,33 +756,10 @@ def load_results(path: str | None = None, verbose: bool = True) -> dict[str, Any
     """The committed results: `path`, else RESULTS_FILE in the repository clone, else (an
     installed package without a clone, e.g. Colab) the same file from GitHub at the ref the
     course pins (config.GITHUB_REF). Prints which one it read."""
-    import json
-    import urllib.request
-    from pathlib import Path
+    from course_utils.results import load_results as _load_results
 
-    from course_utils.config import GITHUB_REF, GITHUB_REPO
-    from course_utils.errors import CourseError
-
-    file = Path(path) if path else Path(__file__).resolve().parents[2] / RESULTS_FILE
-    if file.is_file():
-        if verbose:
-            print(f"results: {RESULTS_FILE if path is None else file.name} (committed file)")
-        return json.loads(file.read_text(encoding="utf-8"))
-    if path:
-        raise CourseError(f"No results file at {file}.", fix="check the path")
-    url = f"https://raw.githubusercontent.com/{GITHUB_REPO}/{GITHUB_REF}/{RESULTS_FILE}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            results = json.loads(response.read().decode("utf-8"))
-    except Exception as err:  # offline, proxy, 404: all mean "not available"
-        raise CourseError(
-            f"No {RESULTS_FILE} in this installation and GitHub did not answer ({err}).",
-            fix="clone the repository (the file is committed there), or rerun: "
-            "python -m course_utils.albert experiment --budget cpu --out FILE",
-        ) from None
-    if verbose:
-        print(f"results: {RESULTS_FILE} read from GitHub ({GITHUB_REPO}@{GITHUB_REF})")
-    return results
+    # `or None`: an empty path has always meant "the committed file" here.
+    return _load_results(RESULTS_FILE, RERUN_COMMAND, path or None, verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,6 +40,7 @@ import torch
 
 from course_utils.budget import Budget, get_budget
 from course_utils.errors import CourseError
+from course_utils.results import git_commit
 
 DATA_SEED = 0  # fixes which training sentences a budget uses, whatever the run's seed
 NUM_LABELS = 2
@@ -360,24 +361,6 @@ def _summary(values: list[float]) -> dict[str, Any]:
     return {"accuracies": [float(v) for v in arr], "mean": float(arr.mean()), "std": std}
 
 
-def _git_commit() -> str | None:
-    import subprocess
-
-    from course_utils.checkpoints import REPO_ROOT
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            cwd=REPO_ROOT,
-            check=True,
-        )
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip() or None
-
-
 def checkpoint_quality(
     models: list[str] | None = None,
     seeds: tuple[int, ...] = (0, 1, 2),
@@ -396,7 +379,7 @@ def checkpoint_quality(
     git commit. With `update`, the rows of the other checkpoints already in `out` are kept (each
     row records the commit it was made at); budget, seeds and recipe must then be the same.
     """
-    from course_utils.checkpoints import CHECKPOINTS, NAMES, checkpoint_dir
+    from course_utils.checkpoints import CHECKPOINTS, NAMES, REPO_ROOT, checkpoint_dir
 
     models = list(models) if models else list(CHECKPOINTS)  # default: the shipped ones
     for name in models:
@@ -420,7 +403,7 @@ def checkpoint_quality(
         f"--budget {b.name} --seeds {' '.join(map(str, seeds))}",
         "budget": b.name,
         "seeds": list(seeds),
-        "git_commit": _git_commit(),
+        "git_commit": git_commit(short=True, cwd=REPO_ROOT),
         "recipe": asdict(r),
         "metric_implementation": implementation,
         "aim": AIM,

@@ -65,6 +65,8 @@ from course_utils.masking import (
     special_tokens_mask_for,
 )
 from course_utils.mlm import MLMOutput, encoder_sizes, init_range, masked_lm_loss
+from course_utils.results import git_commit
+from course_utils.results import load_results as _load_results
 
 MASK_PROB = 0.15  # configure_pretraining.py: mask_prob (0.25 for ELECTRA-Large)
 MASK_REPLACE_PROB = 0.85  # pretrain_helpers.mask: 85% of the selected become [MASK] ...
@@ -723,6 +725,8 @@ def detection_html(
 # ablation. The chapter reads the committed file; tests rerun the command at the `ci` budget.
 
 RESULTS_FILE = "results/electra_equal_compute.json"
+#: The command that remakes RESULTS_FILE (named when neither the clone nor GitHub has it).
+RERUN_COMMAND = "python -m course_utils.electra experiment --budget cpu --out FILE"
 ABLATION_GENERATORS = ("1/4", "1/2", "1x", "unigram")  # "1/4" is the main ELECTRA run
 _FRACTIONS = {"1/4": 0.25, "1/2": 0.5, "1x": 1.0}
 
@@ -763,22 +767,6 @@ def experiment_plan(budget: Budget | str | None = None) -> ExperimentPlan:
             "gpu", 256, 4, 4, 1024, 128, 10_000, 128, 1e-3, 0.1, 0.0, None, 256, 5, 20_000
         ),
     )
-
-
-def _git_commit() -> str | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=Path(__file__).resolve().parent,
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
 
 
 def _experiment_tokenizer() -> Any:
@@ -945,7 +933,7 @@ def run_experiment(
         raise ValueError(f"unknown generators {unknown}: use {', '.join(ABLATION_GENERATORS)}")
     say = log or (lambda _: None)
     start = time.perf_counter()
-    commit = _git_commit()  # the code that runs now (HEAD may move during a long run)
+    commit = git_commit()  # the code that runs now (HEAD may move during a long run)
     tokenizer = _experiment_tokenizer()
     train_blocks = load_blocks(tokenizer, "train", plan.block, max_lines=plan.train_lines)
     valid_all = load_blocks(tokenizer, "validation", plan.block)
@@ -1059,31 +1047,7 @@ def load_results(path: str | Path | None = None, verbose: bool = True) -> dict[s
     """The committed experiment: `path`, else `RESULTS_FILE` in the repository clone, else
     (an installed package without a clone, e.g. Colab) the same file from GitHub at the ref
     the course pins (config.GITHUB_REF). Prints which one it read."""
-    import urllib.request
-
-    from course_utils.config import GITHUB_REF, GITHUB_REPO
-    from course_utils.errors import CourseError
-
-    file = Path(path) if path is not None else Path(__file__).resolve().parents[2] / RESULTS_FILE
-    if file.is_file():
-        if verbose:
-            print(f"results: {RESULTS_FILE if path is None else file.name} (committed file)")
-        return json.loads(file.read_text(encoding="utf-8"))
-    if path is not None:
-        raise CourseError(f"No results file at {file}.", fix="check the path")
-    url = f"https://raw.githubusercontent.com/{GITHUB_REPO}/{GITHUB_REF}/{RESULTS_FILE}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            results = json.loads(response.read().decode("utf-8"))
-    except Exception as err:  # offline, proxy, 404: all mean "not available"
-        raise CourseError(
-            f"No {RESULTS_FILE} in this installation and GitHub did not answer ({err}).",
-            fix="clone the repository (the file is committed there), or rerun: "
-            "python -m course_utils.electra experiment --budget cpu --out FILE",
-        ) from None
-    if verbose:
-        print(f"results: {RESULTS_FILE} read from GitHub ({GITHUB_REPO}@{GITHUB_REF})")
-    return results
+    return _load_results(RESULTS_FILE, RERUN_COMMAND, path, verbose)
 
 
 COURSE_CHECKPOINT = "course-electra-small"

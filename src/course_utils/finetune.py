@@ -39,8 +39,12 @@ import torch
 
 from course_utils.budget import Budget, get_budget
 from course_utils.errors import CourseError
+from course_utils.results import git_commit
+from course_utils.results import load_results as _load_results
 
 RESULTS_FILE = "results/finetune_families.json"  # written by `families`, read by chapter 7
+#: The command that remakes RESULTS_FILE (named when neither the clone nor GitHub has it).
+RERUN_COMMAND = "python scripts/finetune.py families --budget cpu"
 #: Seconds per fine-tuning step of course-bert-small (batch 32) on the course's 2 shared CPU
 #: cores, evaluations included: what chapter 7 announces before training
 CPU_SECONDS_PER_STEP = 0.6
@@ -293,19 +297,6 @@ def available_checkpoints() -> list[str]:
     return [n for n in CHECKPOINTS if (checkpoint_dir(n) / "config.json").is_file()]
 
 
-def _git_commit() -> str | None:
-    import subprocess
-
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-            cwd=Path(__file__).resolve().parent,
-        )  # fmt: skip
-    except (OSError, subprocess.CalledProcessError):
-        return None
-    return out.stdout.strip()
-
-
 def summarise(accuracies: Sequence[float]) -> dict[str, float]:
     """Mean, sample standard deviation, min and max of accuracies (fractions)."""
     a = np.asarray(accuracies, dtype=float)
@@ -397,7 +388,7 @@ def run_families(
         "seeds": list(range(n_seeds)),
         "plan": asdict(plan),
         "recipe": asdict(downstream.recipe(b)),
-        "commit": _git_commit(),
+        "commit": git_commit(),
         "course_checkpoints": course,
         "missing_course_checkpoints": [
             n
@@ -544,30 +535,7 @@ def load_results(path: str | Path | None = None, verbose: bool = True) -> dict[s
     An installed package without a clone (Colab) reads the file at the pinned ref
     (config.GITHUB_REF), as `electra.load_results` does. Prints which one it read.
     """
-    import urllib.request
-
-    from course_utils.config import GITHUB_REF, GITHUB_REPO
-
-    file = Path(path) if path is not None else Path(__file__).resolve().parents[2] / RESULTS_FILE
-    if file.is_file():
-        if verbose:
-            print(f"results: {RESULTS_FILE if path is None else file.name} (committed file)")
-        return json.loads(file.read_text(encoding="utf-8"))
-    if path is not None:
-        raise CourseError(f"No results file at {file}.", fix="check the path")
-    url = f"https://raw.githubusercontent.com/{GITHUB_REPO}/{GITHUB_REF}/{RESULTS_FILE}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            results = json.loads(response.read().decode("utf-8"))
-    except Exception as err:  # offline, proxy, 404: all mean "not available"
-        raise CourseError(
-            f"No {RESULTS_FILE} in this installation and GitHub did not answer ({err}).",
-            fix="clone the repository (the file is committed there), or rerun: "
-            "python scripts/finetune.py families --budget cpu",
-        ) from None
-    if verbose:
-        print(f"results: {RESULTS_FILE} read from GitHub ({GITHUB_REPO}@{GITHUB_REF})")
-    return results
+    return _load_results(RESULTS_FILE, RERUN_COMMAND, path, verbose)
 
 
 # ---------------------------------------------------------------- command line
