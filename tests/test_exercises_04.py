@@ -11,12 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 import torch
 import torch.nn.functional as F
-from exercise_fixtures.submissions import load_tests, notebook_namespace, run_question
-
-from course_utils import exercises
+from exercise_fixtures.mutants import MutantChecks, chapter_fixtures
+from exercise_fixtures.submissions import run_question
 
 CHAPTER = "04_electra"
 QUESTION_OF = {
@@ -26,14 +24,7 @@ QUESTION_OF = {
 }
 
 
-@pytest.fixture(scope="module")
-def tests() -> dict[str, Any]:
-    return load_tests(CHAPTER)
-
-
-@pytest.fixture(scope="module")
-def solution_env() -> dict[str, Any]:
-    return notebook_namespace(exercises.REPO_ROOT / exercises.SOLUTION_DIR / f"{CHAPTER}.ipynb")
+tests, solution_env = chapter_fixtures(CHAPTER)
 
 
 # q1 mutants -----------------------------------------------------------------------------------
@@ -185,11 +176,6 @@ MUTANTS: dict[str, tuple[str, Callable[..., Any]]] = {
 }
 
 
-def test_questions_match_the_test_files(tests):
-    assert set(QUESTION_OF.values()) == set(tests)
-    assert CHAPTER in exercises.chapter_names()
-
-
 def test_solution_passes_and_equals_the_course_code(tests, solution_env):
     """The solutions pass every test and agree with course_utils.electra."""
     from course_utils import electra
@@ -226,33 +212,7 @@ def test_course_sampler_passes_the_sampling_tests(tests, solution_env):
     assert result.score == result.possible, result.summary()
 
 
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_hidden_tests_catch_plausible_wrong_answer(mutant, tests, solution_env):
-    name, function = MUTANTS[mutant]
-    test = run_question(tests[QUESTION_OF[name]], {**solution_env, name: function})
-    hidden_failed = [r for r in test.test_case_results if r.test_case.hidden and not r.passed]
-    assert hidden_failed, f"{mutant} passed every hidden test of {QUESTION_OF[name]}"
-    assert test.score < test.possible
+class TestMutants(MutantChecks):
+    """The checks every chapter shares (exercise_fixtures.mutants), for this chapter's mutants."""
 
-
-# The sandboxed grader's plain-data boundary (see test_grader_boundary.py): same checks
-
-
-def test_solution_passes_across_the_grader_boundary(tests, solution_env):
-    from exercise_fixtures.submissions import loopback_env
-
-    env = loopback_env(solution_env)
-    for path in tests.values():
-        result = run_question(path, env)
-        assert result.passed_all, result.summary()
-
-
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_mutants_are_caught_across_the_grader_boundary(mutant, tests, solution_env):
-    from exercise_fixtures.submissions import loopback_env
-
-    name, function = MUTANTS[mutant]
-    env = loopback_env({**solution_env, name: function})
-    test = run_question(tests[QUESTION_OF[name]], env)
-    hidden_failed = [r for r in test.test_case_results if r.test_case.hidden and not r.passed]
-    assert hidden_failed, f"{mutant} passed every hidden test across the boundary"
+    CHAPTER, QUESTION_OF, MUTANTS = CHAPTER, QUESTION_OF, MUTANTS

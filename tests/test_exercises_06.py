@@ -10,25 +10,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 import torch
-from exercise_fixtures.submissions import load_tests, notebook_namespace, run_question
+from exercise_fixtures.mutants import MutantChecks, chapter_fixtures
+from exercise_fixtures.submissions import run_question
 from scipy.stats import rankdata
-
-from course_utils import exercises
 
 CHAPTER = "06_embeddings"
 QUESTION_OF = {"masked_mean_pool": "q1", "cosine_matrix": "q2", "spearman": "q3"}
 
 
-@pytest.fixture(scope="module")
-def tests() -> dict[str, Any]:
-    return load_tests(CHAPTER)
-
-
-@pytest.fixture(scope="module")
-def solution_env() -> dict[str, Any]:
-    return notebook_namespace(exercises.REPO_ROOT / exercises.SOLUTION_DIR / f"{CHAPTER}.ipynb")
+tests, solution_env = chapter_fixtures(CHAPTER)
 
 
 # q1 mutants -----------------------------------------------------------------------------------
@@ -150,11 +141,6 @@ MUTANTS: dict[str, tuple[str, Callable[..., Any]]] = {
 }
 
 
-def test_questions_match_the_test_files(tests):
-    assert set(QUESTION_OF.values()) == set(tests)
-    assert CHAPTER in exercises.chapter_names()
-
-
 def test_correct_alternatives_pass(tests, solution_env):
     """Other correct answers (scipy's ranks, torch's cosine) pass every test."""
     import torch.nn.functional as F
@@ -171,33 +157,7 @@ def test_correct_alternatives_pass(tests, solution_env):
         assert result.score == result.possible, question
 
 
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_hidden_tests_catch_plausible_wrong_answer(mutant, tests, solution_env):
-    name, function = MUTANTS[mutant]
-    test = run_question(tests[QUESTION_OF[name]], {**solution_env, name: function})
-    hidden_failed = [r for r in test.test_case_results if r.test_case.hidden and not r.passed]
-    assert hidden_failed, f"{mutant} passed every hidden test of {QUESTION_OF[name]}"
-    assert test.score < test.possible
+class TestMutants(MutantChecks):
+    """The checks every chapter shares (exercise_fixtures.mutants), for this chapter's mutants."""
 
-
-# The sandboxed grader's plain-data boundary (see test_grader_boundary.py): same checks
-
-
-def test_solution_passes_across_the_grader_boundary(tests, solution_env):
-    from exercise_fixtures.submissions import loopback_env
-
-    env = loopback_env(solution_env)
-    for path in tests.values():
-        result = run_question(path, env)
-        assert result.passed_all, result.summary()
-
-
-@pytest.mark.parametrize("mutant", list(MUTANTS))
-def test_mutants_are_caught_across_the_grader_boundary(mutant, tests, solution_env):
-    from exercise_fixtures.submissions import loopback_env
-
-    name, function = MUTANTS[mutant]
-    env = loopback_env({**solution_env, name: function})
-    test = run_question(tests[QUESTION_OF[name]], env)
-    hidden_failed = [r for r in test.test_case_results if r.test_case.hidden and not r.passed]
-    assert hidden_failed, f"{mutant} passed every hidden test across the boundary"
+    CHAPTER, QUESTION_OF, MUTANTS = CHAPTER, QUESTION_OF, MUTANTS
