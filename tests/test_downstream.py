@@ -169,6 +169,9 @@ def test_quality_command_writes_the_documented_file(sst2_offline, tmp_path, caps
     assert row["aim_met"] == (row["gain"] >= downstream.AIM)
     assert "course-bert-small: pretrained" in capsys.readouterr().out
     assert row["git_commit"] == q["git_commit"]
+    assert set(row["probe"]) == {"pretrained", "random"}
+    assert all(0.3 < v < 1 for v in row["probe"].values())
+    assert row["vocabulary"] == downstream.vocabulary_fit("course-bert-small")
     with pytest.raises(CourseError, match="seeds"):  # --update keeps rows of one design only
         downstream.main(
             [*argv[:4], "0", "--models", "course-roberta-small", "--out", str(out), "--update"]
@@ -184,3 +187,45 @@ def test_quality_refuses_unbuilt_checkpoints_and_empty_seeds(sst2_offline, tmp_p
     monkeypatch.delenv("COURSE_CHECKPOINT_DIR")
     with pytest.raises(CourseError, match="No seeds"):
         downstream.checkpoint_quality(["course-bert-small"], seeds=(), budget="ci", out=None)
+
+
+# ---------------------------------------------------------------- why transfer is small
+
+
+def test_word_split_rate_counts_words_cut_into_pieces():
+    from course_utils.checkpoints import load_course_checkpoint
+
+    _, tokenizer = load_course_checkpoint("course-bert-small")
+    assert downstream.word_split_rate(tokenizer, ["the the the"]) == 0.0
+    assert downstream.word_split_rate(tokenizer, ["the qzxvkjwq"]) == 0.5
+    # short words, numbers and punctuation do not count
+    assert downstream.word_split_rate(tokenizer, ["a , 1984 qzxvkjwq"]) == 1.0
+    with pytest.raises(ValueError, match="no alphabetic"):
+        downstream.word_split_rate(tokenizer, ["a , 12"])
+
+
+def test_mean_pooled_features_ignore_padding():
+    import torch
+    from transformers import AutoModel, AutoTokenizer
+
+    from course_utils.checkpoints import checkpoint_dir
+
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir("course-bert-small"))
+    model = AutoModel.from_pretrained(checkpoint_dir("course-bert-small"))
+    short, long = "a fine film .", "a long , slow and rather dull film about nothing much ."
+    together = downstream.mean_pooled_features(model, tokenizer, [short, long])
+    alone = downstream.mean_pooled_features(model, tokenizer, [short])
+    assert together.shape == (2, model.config.hidden_size)
+    np.testing.assert_allclose(together[0], alone[0], atol=1e-5)  # padding changes nothing
+    with torch.no_grad():
+        batch = tokenizer([long], return_tensors="pt")
+        expected = model(**batch).last_hidden_state[0].mean(0).numpy()
+    np.testing.assert_allclose(together[1], expected, atol=1e-5)
+
+
+def test_linear_probe_reads_frozen_features(sst2_offline):
+    pretrained = downstream.linear_probe("course-bert-small", "pretrained", budget="ci")
+    again = downstream.linear_probe("course-bert-small", "pretrained", budget="ci")
+    assert pretrained == again and 0.3 < pretrained < 1  # deterministic
+    with pytest.raises(CourseError, match="Unknown init"):
+        downstream.linear_probe("course-bert-small", "frozen", budget="ci")

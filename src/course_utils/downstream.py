@@ -349,6 +349,101 @@ def finetune_sst2(
     return result
 
 
+# ---------------------------------------------------------------- why transfer is small
+
+#: Lower-cased alphabetic words of at least this many letters count in `word_split_rate`
+MIN_WORD_LETTERS = 3
+
+
+@torch.no_grad()
+def mean_pooled_features(
+    model: Any, tokenizer: Any, sentences: list[str], max_length: int = 64, batch_size: int = 256
+) -> np.ndarray:
+    """(n, H) last-layer hidden states averaged over each sentence's real tokens (frozen)."""
+    model.eval()
+    chunks = []
+    for i in range(0, len(sentences), batch_size):
+        batch = tokenizer(
+            sentences[i : i + batch_size],
+            truncation=True,
+            max_length=max_length,
+            padding=True,
+            return_tensors="pt",
+        )
+        hidden = model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        chunks.append(((hidden * mask).sum(1) / mask.sum(1)).float().numpy())
+    return np.concatenate(chunks)
+
+
+def linear_probe(
+    source: str,
+    init: str = "pretrained",
+    seed: int = 0,
+    budget: Budget | str | None = None,
+) -> float:
+    """SST-2 dev accuracy of a logistic regression on the FROZEN encoder's mean-pooled features.
+
+    Nothing in the encoder moves, so this measures what its representation already holds about
+    sentiment; fine-tuning (`finetune_sst2`) measures what it becomes. Same training subset as
+    the fine-tuning recipe of the budget; init="random" is the same architecture from `seed`.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from transformers import AutoConfig, AutoModel
+
+    from course_utils.seed import seed_everything
+
+    if init not in ("pretrained", "random"):
+        raise CourseError(f"Unknown init {init!r}.", fix="use 'pretrained' or 'random'")
+    r = recipe(budget)
+    train, dev = sst2_splits(r.train_examples)
+    with tempfile.TemporaryDirectory() as tmp:
+        _, kwargs, tokenizer = _resolve(source, None, Path(tmp))
+        seed_everything(seed)
+        with _quiet_transformers():
+            if init == "pretrained":
+                model = AutoModel.from_pretrained(**kwargs)
+            else:
+                model = AutoModel.from_config(AutoConfig.from_pretrained(**kwargs))
+        max_length = _max_length(model.config, r.max_length)
+        x_train = mean_pooled_features(model, tokenizer, list(train["sentence"]), max_length)
+        x_dev = mean_pooled_features(model, tokenizer, list(dev["sentence"]), max_length)
+    # standardised features: the two inits' hidden states differ in scale, not the probe
+    mean, std = x_train.mean(0), x_train.std(0) + 1e-6
+    probe = LogisticRegression(max_iter=2000, random_state=seed)
+    probe.fit((x_train - mean) / std, np.asarray(train["label"]))
+    return float(probe.score((x_dev - mean) / std, np.asarray(dev["label"])))
+
+
+def word_split_rate(tokenizer: Any, sentences: list[str]) -> float:
+    """Share of the alphabetic words (>= MIN_WORD_LETTERS letters) that `tokenizer` cuts into
+    two or more pieces: how well a vocabulary fits a text's words."""
+    words = [
+        w
+        for s in sentences
+        for w in s.lower().split()
+        if w.isalpha() and len(w) >= MIN_WORD_LETTERS
+    ]
+    if not words:
+        raise ValueError("no alphabetic words to split")
+    pieces = tokenizer([" " + w for w in words], add_special_tokens=False)["input_ids"]
+    return float(np.mean([len(p) > 1 for p in pieces]))
+
+
+def vocabulary_fit(source: str) -> dict[str, float]:
+    """`word_split_rate` of `source`'s tokenizer on SST-2 dev and on WikiText-2 validation."""
+    from course_utils.data import load_course_dataset
+
+    with tempfile.TemporaryDirectory() as tmp:
+        _, _, tokenizer = _resolve(source, None, Path(tmp))
+    _, dev = sst2_splits(None)
+    wiki = load_course_dataset("wikitext-2", split="validation")
+    return {
+        "sst2_dev": word_split_rate(tokenizer, list(dev["sentence"])),
+        "wikitext_valid": word_split_rate(tokenizer, [t for t in wiki["text"] if t.strip()]),
+    }
+
+
 # ---------------------------------------------------------------- every course checkpoint
 
 QUALITY_FILE = "results/checkpoint_quality.json"
@@ -375,9 +470,11 @@ def checkpoint_quality(
     One recipe (`recipe(budget)`) for all runs: pretrained and random init differ only in the
     encoder's initial weights. Returns (and writes to `out`, unless None) per-run accuracies,
     mean and sample std (ddof=1) per model and init, the gain (pretrained - random mean), whether
-    it reaches the course's aim (`AIM`), the majority baseline, the command, seeds, budget and
-    git commit. With `update`, the rows of the other checkpoints already in `out` are kept (each
-    row records the commit it was made at); budget, seeds and recipe must then be the same.
+    it reaches the course's aim (`AIM`), a linear probe of the frozen encoder for both inits
+    (`linear_probe`, first seed), the tokenizer's `vocabulary_fit`, the majority baseline, the
+    command, seeds, budget and git commit. With `update`, the rows of the other checkpoints
+    already in `out` are kept (each row records the commit it was made at); budget, seeds and
+    recipe must then be the same.
     """
     from course_utils.checkpoints import CHECKPOINTS, NAMES, REPO_ROOT, checkpoint_dir
 
@@ -433,6 +530,12 @@ def checkpoint_quality(
             row[init] = _summary([run.accuracy for run in runs])
             row[init]["train_seconds"] = [run.train_seconds for run in runs]
             row[init]["steps"] = runs[0].steps
+        # why the gain is what it is: the frozen representation and the vocabulary's fit
+        row["probe"] = {
+            init: linear_probe(name, init, seed=seeds[0], budget=b)
+            for init in ("pretrained", "random")
+        }
+        row["vocabulary"] = vocabulary_fit(name)
         row["git_commit"] = result["git_commit"]
         row["gain"] = row["pretrained"]["mean"] - row["random"]["mean"]
         row["aim_met"] = bool(row["gain"] >= AIM)
@@ -441,7 +544,8 @@ def checkpoint_quality(
             print(
                 f"{name}: pretrained {row['pretrained']['mean']:.3f} ± "
                 f"{row['pretrained']['std']:.3f}, random init {row['random']['mean']:.3f} ± "
-                f"{row['random']['std']:.3f}, gain {row['gain']:+.3f}"
+                f"{row['random']['std']:.3f}, gain {row['gain']:+.3f}; frozen-feature probe "
+                f"{row['probe']['pretrained']:.3f} vs {row['probe']['random']:.3f}"
             )
     if out is not None:
         import json
@@ -450,6 +554,40 @@ def checkpoint_quality(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     return result
+
+
+QUALITY_COMMAND = "python -m course_utils.downstream quality --budget cpu --seeds 0 1 2"
+
+
+def load_quality(path: str | Path | None = None, verbose: bool = True) -> dict[str, Any]:
+    """results/checkpoint_quality.json (the clone's, else GitHub's at the pinned ref)."""
+    from course_utils.results import load_results
+
+    return load_results(QUALITY_FILE, QUALITY_COMMAND, path, verbose)
+
+
+def quality_table(quality: dict[str, Any]) -> Any:
+    """One row per course checkpoint: fine-tuned accuracy from pretrained and random weights
+    (mean and std over the seeds, in %), the gain, the frozen-feature probe of both, and the
+    share of words the checkpoint's tokenizer splits in SST-2 and in WikiText-2."""
+    import pandas as pd
+
+    rows = []
+    for name, row in quality["checkpoints"].items():
+        pre, rnd = row["pretrained"], row["random"]
+        entry = {
+            "checkpoint": name,
+            "fine-tuned, pretrained": f"{100 * pre['mean']:.1f} ± {100 * pre['std']:.1f}",
+            "fine-tuned, random init": f"{100 * rnd['mean']:.1f} ± {100 * rnd['std']:.1f}",
+            "gain (points)": round(100 * row["gain"], 1),
+        }
+        if "probe" in row:
+            entry["probe, pretrained"] = round(100 * row["probe"]["pretrained"], 1)
+            entry["probe, random init"] = round(100 * row["probe"]["random"], 1)
+            entry["words split: SST-2"] = f"{row['vocabulary']['sst2_dev']:.0%}"
+            entry["words split: WikiText-2"] = f"{row['vocabulary']['wikitext_valid']:.0%}"
+        rows.append(entry)
+    return pd.DataFrame(rows).set_index("checkpoint")
 
 
 def main(argv: list[str] | None = None) -> int:
