@@ -477,6 +477,20 @@ def _quality_section(name: str) -> str:
         f"{rnd['mean']:.3f} ± {rnd['std']:.3f}, majority class {q['majority']['accuracy']:.3f}. "
         f"Gain {row['gain']:+.3f}\n(the course's aim: at least +0.03). Command: `{q['command']}` "
         f"(results/checkpoint_quality.json, made at commit {q['git_commit']}).\n"
+        + _diagnosis_lines(row)
+    )
+
+
+def _diagnosis_lines(row: dict[str, Any]) -> str:
+    """The quality file's probe and vocabulary numbers, when the row has them."""
+    if "probe" not in row:
+        return ""
+    probe, vocab = row["probe"], row["vocabulary"]
+    return (
+        f"\nFrozen encoder, logistic regression on mean-pooled features (`downstream.linear_probe`"
+        f"):\npretrained {probe['pretrained']:.3f}, random init {probe['random']:.3f}. "
+        f"Words its tokenizer cuts into pieces:\n{vocab['sst2_dev']:.0%} of SST-2 dev words, "
+        f"{vocab['wikitext_valid']:.0%} of WikiText-2 validation words.\n"
     )
 
 
