@@ -115,6 +115,12 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def albert_checkpoint_dir() -> Path:
+    from course_utils.checkpoints import checkpoint_dir
+
+    return checkpoint_dir("course-albert-small")
+
+
 def test_prose_states_the_committed_results(committed: dict) -> None:
     text = _prose()
     runs, plan = committed["runs"], committed["plan"]
@@ -129,13 +135,18 @@ def test_prose_states_the_committed_results(committed: dict) -> None:
         return timing[name]["forward_gflops"]
 
     sop, nsp = runs["albert-sop"]["final"], runs["albert-nsp"]["final"]
+    not_shared = runs["not-shared-sop"]["final"]
     ratio = timing["BERT-base"]["params"] / timing["ALBERT-base"]["params"]
+    sst2 = committed["sst2"]
+
+    def cos_l2(name: str, key: str) -> list[str]:
+        return [f"{row[key]:.2f}" for row in sim[name]]
+
     quotes = [
         f"trained for {plan['steps']:,} steps of {plan['batch_size']} pairs of up to "
         f"{plan['block']} tokens",
-        f"but {plan['layers']} layers",
-        f"after {plan['steps']:,} steps all three models",
-        f"After {plan['steps']:,} steps (about {sop['tokens_seen'] / 1e6:.0f}M tokens)",
+        f"course-bert-small's shape ({plan['layers']} layers",
+        f"after {plan['steps']:,} steps (about {sop['tokens_seen'] / 1e6:.0f}M tokens)",
         f"differ by a factor of {ratio:.0f} between BERT-base",
         f"{4 * timing['BERT-base']['params'] / 1e6:.0f} MB of float32 weights against "
         f"{4 * timing['ALBERT-base']['params'] / 1e6:.0f} MB",
@@ -143,31 +154,45 @@ def test_prose_states_the_committed_results(committed: dict) -> None:
         f"does {gflop('ALBERT-xxlarge') / gflop('BERT-large'):.1f} times its FLOPs",
         f"({t('ALBERT-base'):.2f} s against {t('BERT-base'):.2f} s",
         f"is measured {large / t('ALBERT-xxlarge'):.1f} against the paper's 0.3",
-        f"accuracy is {_pct(sop['mlm_accuracy'])} for the two shared models",
-        f"SOP accuracy of {_pct(nsp['sop_accuracy'])} and an NSP accuracy of "
-        f"{_pct(nsp['nsp_accuracy'])}",
-        f"scores {_pct(sop['sop_accuracy'])} on SOP and {_pct(sop['nsp_accuracy'])} on NSP",
-        f"the cosine similarity is {sim['albert-sop'][-1]['cosine']:.2f} and the L2 distance "
-        f"{sim['albert-sop'][-1]['l2']:.2f}",
-        f"(cosine {sim['not-shared-sop'][0]['cosine']:.2f} at layer 1, "
-        f"{sim['not-shared-sop'][-1]['cosine']:.2f} at layer 4)",
-        f"(cosine {sim['albert-sop (untrained)'][0]['cosine']:.2f} at layer 1 to "
-        f"{sim['albert-sop (untrained)'][-1]['cosine']:.2f} at layer 4)",
+        f"{_pct(sop['mlm_accuracy'])} (ALBERT + SOP), {_pct(nsp['mlm_accuracy'])} (ALBERT + NSP) "
+        f"and {_pct(not_shared['mlm_accuracy'])} (not shared + SOP)",
+        f"it scores {_pct(sop['sop_accuracy'])} on SOP and {_pct(sop['nsp_accuracy'])} on NSP",
+        f"(the not-shared copy: {_pct(not_shared['sop_accuracy'])} on SOP)",
+        f"The NSP-trained model learned NSP, {_pct(nsp['nsp_accuracy'])}, and scores "
+        f"{_pct(nsp['sop_accuracy'])} on SOP",
+        f"SOP {_pct(sst2['albert-sop']['mean'])}, ALBERT + NSP {_pct(sst2['albert-nsp']['mean'])}, "
+        f"the same architecture from random weights {_pct(sst2['random-init']['mean'])}",
+        "(cosine similarity {} at layer 1 and {} at layer 2; L2 distance {}, then {})".format(
+            *cos_l2("albert-sop", "cosine"), *cos_l2("albert-sop", "l2")
+        ),
+        "(cosine {}, then {}; L2 distance {}, then {})".format(
+            *cos_l2("not-shared-sop", "cosine"), *cos_l2("not-shared-sop", "l2")
+        ),
+        "the shared model goes from cosine {} to {}".format(
+            *cos_l2("albert-sop (untrained)", "cosine")
+        ),
+        "the not-shared one from {} to {}".format(*cos_l2("not-shared-sop (untrained)", "cosine")),
+        f"reached {_pct(nsp['sop_accuracy'])} on SOP",  # the summary
     ]
-    untrained = [r["cosine"] for r in sim["not-shared-sop (untrained)"]]
-    quotes.append(f"(between {min(untrained):.2f} and {max(untrained):.2f})")
     for quoted in quotes:
         assert quoted in text, f"05_albert.ipynb should say {quoted!r} ({COMMITTED.name})"
-    # the prose's claims about these numbers: every model at chance on both pair tasks, the
-    # shared models' MLM accuracy equal (one token guessed), and the shared model's last layers
-    # a fixed point while the not-shared model's are not
+    # the prose's claims about these numbers: all three off the plateau, the SOP models at
+    # chance on both pair tasks, the NSP model well above chance on both, no SST-2 gain, the
+    # shared model's second step smaller than its first
     for run in runs.values():
-        for key in ("sop_accuracy", "nsp_accuracy"):
-            assert abs(run["final"][key] - 0.5) < 0.03
-    assert sop["mlm_accuracy"] == nsp["mlm_accuracy"] < 0.07
-    assert all(r["cosine"] > 0.99 for r in sim["albert-sop"][2:])
-    assert all(r["cosine"] < 0.6 for r in sim["not-shared-sop"])
-    assert plan["layers"] == 4 and committed["data"]["valid_pairs"]["sop"] >= 256
+        assert run["final"]["mlm_accuracy"] > 0.25
+    for run in (sop, not_shared):
+        assert abs(run["sop_accuracy"] - 0.5) < 0.03
+    assert abs(sop["nsp_accuracy"] - 0.5) < 0.03
+    assert nsp["sop_accuracy"] > 0.65 and nsp["nsp_accuracy"] > 0.65
+    assert sst2["albert-sop"]["mean"] < sst2["random-init"]["mean"]
+    assert sst2["albert-nsp"]["mean"] < sst2["random-init"]["mean"]
+    assert plan["layers"] == 2 and committed["data"]["valid_pairs"]["sop"] >= 256
+    assert len(sst2["albert-sop"]["accuracies"]) == plan["sst2_seeds"] == 3
+    card = json.loads((albert_checkpoint_dir() / "metrics.json").read_text(encoding="utf-8"))
+    at_mask = card["valid_accuracy_by_target_kind"]["mask token"]["accuracy"]
+    assert f"held-out accuracy at `[MASK]` is {_pct(at_mask)}" in text
+    assert f"{_pct(card['unigram_baseline']['accuracy'])} of always guessing" in text
 
 
 def test_load_results_reads_the_committed_file_and_explains_a_missing_one(tmp_path, capsys):
