@@ -287,3 +287,79 @@ def test_chapter4_quotes_the_committed_experiment():
         pair = electra.ElectraPretrainingModel.from_configs(small, seed=None)
     ratio = train_flops_per_step(pair, 128, 128) / train_flops_per_step(mlm, 128, 128)
     assert f"{ratio:.2f} x" in text, f"chapter 4 should quote the step cost ratio {ratio:.2f} x"
+
+
+QUALITY = ROOT / "results" / "checkpoint_quality.json"
+
+
+def test_chapter4_quotes_the_course_checkpoint_and_its_transfer():
+    """Chapter 4 on course-electra-small: its card and results/checkpoint_quality.json."""
+    from statistics import mean
+
+    from course_utils.checkpoints import checkpoint_dir
+
+    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "04_electra.ipynb"))
+    card = json.loads((checkpoint_dir("course-electra-small") / "metrics.json").read_text())
+    row = json.loads(QUALITY.read_text())["checkpoints"]["course-electra-small"]
+    runs = json.loads(ELECTRA_RESULTS.read_text(encoding="utf-8"))["runs"]
+    electra_tokens = mean(x["tokens_seen"] for x in runs if x["objective"] == "electra")
+    v = card["valid"]
+    quotes = [
+        f"about {card['tokens_seen'] / 1e6:.0f}M tokens: {card['steps']:,} steps of "
+        f"{card['batch_size']} blocks of {card['size']['block']}",
+        f"{card['tokens_seen'] / electra_tokens:.0f} times the tokens of each ELECTRA run above",
+        f"{_pct(v['replaced_fraction'])} of the tokens are replaced",
+        f"ROC-AUC is {v['disc_auc']:.2f}, with a recall of {v['disc_recall']:.2f}",
+        f"scores {_pct(row['pretrained']['mean'])}, against {_pct(row['random']['mean'])}",
+        f"{_pct(row['probe']['pretrained'])} against {_pct(row['probe']['random'])}",
+    ]
+    for quoted in quotes:
+        assert quoted in text, f"04_electra.ipynb should say {quoted!r}"
+    # the claims: worse than random init, fine-tuned and frozen
+    assert row["gain"] < 0 and row["probe"]["pretrained"] < row["probe"]["random"]
+
+
+def test_chapter7_quotes_the_quality_file():
+    """Chapter 7's reading of results/checkpoint_quality.json: numbers and the claims about them."""
+    from transformers import AutoTokenizer
+
+    from course_utils.checkpoints import checkpoint_dir
+
+    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "07_finetuning.ipynb"))
+    q = json.loads(QUALITY.read_text())
+    rows = q["checkpoints"]
+    bert = rows["course-bert-small"]
+
+    def gain(name: str) -> str:
+        return f"{abs(100 * rows[name]['gain']):.1f}"
+
+    quotes = [
+        f"{_pct(bert['pretrained']['mean'])} against {_pct(bert['random']['mean'])} for its twin: "
+        f"{gain('course-bert-small')} points",
+        f"course-roberta-small gains {gain('course-roberta-small')} points and "
+        f"course-albert-small {gain('course-albert-small')}",
+        f"course-electra-small is {gain('course-electra-small')} points *worse*",
+        f"give {_pct(bert['probe']['pretrained'])} against {_pct(bert['probe']['random'])}",
+        f"cuts {bert['vocabulary']['sst2_dev']:.0%} of the words in SST-2's dev sentences into "
+        f"pieces, against {bert['vocabulary']['wikitext_valid']:.0%} of WikiText-2's own words",
+        f"{q['recipe']['train_examples']:,} SST-2 sentences, one epoch, {len(q['seeds'])} seeds",
+    ]
+    for quoted in quotes:
+        assert quoted in text, f"07_finetuning.ipynb should say {quoted!r} ({QUALITY.name})"
+    # the claims: no checkpoint meets the aim; the small gains are within the seed spread;
+    # ELECTRA is worse than its twin; the probe favours pretraining; the review words split
+    assert set(rows) == {
+        "course-bert-small",
+        "course-roberta-small",
+        "course-electra-small",
+        "course-albert-small",
+    }
+    assert not any(r["aim_met"] for r in rows.values())
+    for name in ("course-bert-small", "course-roberta-small", "course-albert-small"):
+        r = rows[name]
+        assert 0 <= r["gain"] < max(r["pretrained"]["std"], r["random"]["std"]), name
+    assert rows["course-electra-small"]["gain"] < 0
+    assert bert["probe"]["pretrained"] > bert["probe"]["random"]
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir("course-bert-small"))
+    assert all(len(tokenizer.tokenize(w)) > 1 for w in ("funny", "boring"))
+    assert "83.2" in text and "BERT-Tiny" in text
