@@ -363,3 +363,37 @@ def test_chapter7_quotes_the_quality_file():
     tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir("course-bert-small"))
     assert all(len(tokenizer.tokenize(w)) > 1 for w in ("funny", "boring"))
     assert "83.2" in text and "BERT-Tiny" in text
+
+
+FAMILIES = ROOT / "results" / "finetune_families.json"
+
+
+def test_chapter7_quotes_the_families_file():
+    """Chapter 7's reading of the family table and the learning-rate sweep."""
+    text = re.sub(r"\s+", " ", _markdown(ROOT / "notebooks" / "07_finetuning.ipynb"))
+    f = json.loads(FAMILIES.read_text())
+    rows = {(r["model"], r["init"]): r for r in f["table"]}
+    course = [r for (m, i), r in rows.items() if m.startswith("course-") and i == "pretrained"]
+    low = min(course, key=lambda r: r["accuracy"]["mean"])
+    high = max(course, key=lambda r: r["accuracy"]["mean"])
+    mini = rows[("all-MiniLM-L6-v2", "pretrained")]
+    twin = rows[("course-bert-small", "random")]
+    points = {p["lr"]: p["accuracy"] for p in f["lr_sweep"]["points"]}
+    best = max(points, key=lambda lr: points[lr]["mean"])
+    quotes = [
+        f"Fine-tuned on {f['plan']['train_examples']:,} sentences, the four course checkpoints",
+        f"between {_pct(low['accuracy']['mean'])} ({low['model']}) and "
+        f"{_pct(high['accuracy']['mean'])} ({high['model']})",
+        f"from random weights scores {_pct(twin['accuracy']['mean'])}",
+        f"scores {_pct(mini['accuracy']['mean'])} after only {mini['train_examples']:,} sentences",
+        f"the committed run took about {f['seconds'] / 60:.0f} minutes",
+        f"gives the best mean, {_pct(points[1e-3]['mean'])}, against {_pct(points[3e-4]['mean'])} "
+        f"at $3 \\times 10^{{-4}}$ and {_pct(points[3e-3]['mean'])} at $3 \\times 10^{{-3}}$",
+    ]
+    for quoted in quotes:
+        assert quoted in text, f"07_finetuning.ipynb should say {quoted!r} ({FAMILIES.name})"
+    assert len(course) == 4 and best == 1e-3
+    # "more than the spread between seeds at any one rate"
+    drop = points[1e-3]["mean"] - max(points[3e-4]["mean"], points[3e-3]["mean"])
+    assert drop > max(p["std"] for p in points.values())
+    assert mini["accuracy"]["mean"] > high["accuracy"]["mean"] + 0.05
