@@ -180,3 +180,55 @@ def test_one_sentence_shows_both_labels_and_both_losses():
     assert again.seed == ex.seed and again.table.equals(ex.table)  # deterministic
     html = electra.detection_html(ex.corrupted, ex.replaced_prob, ex.is_replaced)
     assert html.count("<span") == len(ex.tokens) and "underline" in html
+
+
+SHORTCUT = Path(__file__).resolve().parents[1] / electra.SHORTCUT_FILE
+
+
+def check_shortcut(results: dict, budget: str) -> None:
+    plan = electra.experiment_plan(budget)
+    assert results["budget"] == budget and results["git_commit"]
+    assert set(results["curves"]) == set(electra.SHORTCUT_GENERATORS)
+    for rows in results["curves"].values():
+        assert rows[0]["step"] == 0 and rows[-1]["step"] == plan.electra_steps
+        assert all(0 <= r["disc_auc"] <= 1 and 0 < r["replaced_fraction"] < 0.16 for r in rows)
+    table = electra.shortcut_table(results)
+    assert list(table.columns) == ["uniform replacements", "unigram replacements"]
+    assert list(table.index) == [r["step"] for r in results["curves"]["uniform"]]
+
+
+def test_shortcut_command_at_ci_budget(tmp_path, shared_data_dir, monkeypatch, capsys):
+    monkeypatch.setenv("COURSE_DATA_DIR", str(shared_data_dir))
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "shortcut.json"
+    assert electra.main(["shortcut", "--budget", "ci", "--out", str(out)]) == 0
+    results = json.loads(out.read_text())
+    check_shortcut(results, "ci")
+    assert results["command"] == f"python -m course_utils.electra shortcut --budget ci --out {out}"
+    assert "uniform: held-out ROC-AUC" in capsys.readouterr().out
+
+
+def test_committed_shortcut_run_and_chapter_prose():
+    import re
+
+    import nbformat
+
+    results = electra.load_shortcut(SHORTCUT, verbose=False)
+    check_shortcut(results, "cpu")
+    assert results["command"] == (
+        "python -m course_utils.electra shortcut --budget cpu --out results/electra_shortcut.json"
+    )
+    uniform, unigram = results["curves"]["uniform"], results["curves"]["unigram"]
+    nb = nbformat.read(SHORTCUT.parents[1] / "notebooks" / "04_electra.ipynb", as_version=4)
+    text = re.sub(r"\s+", " ", " ".join(c.source for c in nb.cells if c.cell_type == "markdown"))
+    first = uniform[1]
+    quotes = [
+        f"after {first['step']:,} steps it ranks them with a ROC-AUC of {first['disc_auc']:.2f}",
+        f"and {uniform[-1]['disc_auc']:.2f} after {uniform[-1]['step']:,}",
+        f"ends at {unigram[-1]['disc_auc']:.2f}",
+    ]
+    for quoted in quotes:
+        assert quoted in text, f"04_electra.ipynb should say {quoted!r} ({SHORTCUT.name})"
+    # the claims: identity is learned at once, context is not
+    assert first["disc_auc"] > 0.75 and uniform[-1]["disc_auc"] > 0.8
+    assert unigram[-1]["disc_auc"] < 0.65

@@ -1043,6 +1043,106 @@ def run_experiment(
     }
 
 
+# ---------------------------------------------------------------- what the discriminator can learn
+#
+# The discriminator alone, against two FIXED replacement distributions (no generator to train):
+# uniform over the vocabulary (a replacement is usually a rare token, so its identity alone gives
+# it away) and unigram (a replacement is as frequent as the text it sits in, so only the context
+# can). Same encoder, steps, data and held-out masks as the experiment's ELECTRA runs:
+#   python -m course_utils.electra shortcut --budget cpu --out results/electra_shortcut.json
+
+SHORTCUT_FILE = "results/electra_shortcut.json"
+SHORTCUT_COMMAND = "python -m course_utils.electra shortcut --budget cpu --out FILE"
+SHORTCUT_GENERATORS = ("uniform", "unigram")
+
+
+def run_shortcut(
+    budget: Budget | str | None = None,
+    seed: int = 0,
+    command: str | None = None,
+    log: Callable[[str], None] | None = print,
+) -> dict[str, Any]:
+    """Held-out ROC-AUC curves of the experiment's discriminator trained against uniform and
+    unigram replacements (see the comment above); a JSON-ready dict."""
+    from course_utils.budget import get_budget
+    from course_utils.mlm import TrainConfig, train_mlm
+    from course_utils.packing import load_blocks
+
+    b = budget if isinstance(budget, Budget) else get_budget(budget)
+    plan = experiment_plan(b)
+    say = log or (lambda _: None)
+    start = time.perf_counter()
+    commit = git_commit()
+    tokenizer = _experiment_tokenizer()
+    train_blocks = load_blocks(tokenizer, "train", plan.block, max_lines=plan.train_lines)
+    valid_all = load_blocks(tokenizer, "validation", plan.block)
+    fixed = make_electra_eval_batches(
+        {k: v[: plan.eval_blocks] for k, v in valid_all.items()}, tokenizer, plan.batch_size
+    )
+    generators = {
+        "uniform": UnigramGenerator(torch.ones(len(tokenizer)), tokenizer.all_special_ids),
+        "unigram": UnigramGenerator.from_blocks(train_blocks, tokenizer),
+    }
+    steps = plan.electra_steps
+    config = TrainConfig(
+        steps=steps,
+        batch_size=plan.batch_size,
+        lr=plan.lr,
+        warmup_steps=round(plan.warmup_fraction * steps),
+        eval_every=max(1, steps // plan.evals),
+        seed=seed,
+    )
+    curves = {}
+    for name, generator in generators.items():
+        torch.manual_seed(seed)  # the same initial discriminator for both
+        pair = ElectraPretrainingModel(
+            generator, ElectraForPreTraining(_disc_config(plan, tokenizer))
+        )
+        untrained = evaluate_electra(pair, fixed)
+        history = train_mlm(
+            pair,
+            _loader(train_blocks, electra_collator(tokenizer, seed=seed), plan.batch_size, seed),
+            config,
+            valid=electra_validator(fixed),
+            progress=False,
+            loss_fn=electra_loss,
+        )
+        keys = ("disc_auc", "disc_loss", "replaced_fraction")
+        curves[name] = [{"step": 0, **{k: untrained[k] for k in keys}}] + [
+            {"step": int(e["step"]), **{k: float(e[k]) for k in keys}} for e in history.evals
+        ]
+        say(f"{name}: held-out ROC-AUC {curves[name][-1]['disc_auc']:.3f} after {steps} steps")
+    return {
+        "command": command,
+        "budget": b.name,
+        "seed": seed,
+        "git_commit": commit,
+        "plan": asdict(plan),
+        "tokenizer": "course-bert-small's WordPiece",
+        "curves": curves,
+        "total_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def load_shortcut(path: str | Path | None = None, verbose: bool = True) -> dict[str, Any]:
+    """results/electra_shortcut.json (the clone's, else GitHub's at the pinned ref)."""
+    return _load_results(SHORTCUT_FILE, SHORTCUT_COMMAND, path, verbose)
+
+
+def shortcut_table(results: Mapping[str, Any]) -> Any:
+    """Held-out ROC-AUC by step (rows) and replacement distribution (columns)."""
+    import pandas as pd
+
+    table = pd.DataFrame(
+        {
+            f"{name} replacements": {row["step"]: round(row["disc_auc"], 3) for row in rows}
+            for name, rows in results["curves"].items()
+        }
+    )
+    table.index.name = "step"
+    return table
+
+
 def load_results(path: str | Path | None = None, verbose: bool = True) -> dict[str, Any]:
     """The committed experiment: `path`, else `RESULTS_FILE` in the repository clone, else
     (an installed package without a clone, e.g. Colab) the same file from GitHub at the ref
@@ -1198,7 +1298,7 @@ def ablation_table(results: Mapping[str, Any]) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m course_utils.electra experiment [--budget cpu] [--out FILE]`."""
+    """CLI: `python -m course_utils.electra {experiment,shortcut} [--budget cpu] [--out FILE]`."""
     import argparse
     import os
     import shlex
@@ -1214,6 +1314,10 @@ def main(argv: list[str] | None = None) -> int:
         "--ablation", nargs="*", default=list(ABLATION_GENERATORS), choices=ABLATION_GENERATORS
     )
     exp.add_argument("--out", type=Path, default=None, help=f"JSON file (e.g. {RESULTS_FILE})")
+    cut = sub.add_parser("shortcut", help="the discriminator vs uniform and unigram replacements")
+    cut.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
+    cut.add_argument("--seed", type=int, default=0)
+    cut.add_argument("--out", type=Path, default=None, help=f"JSON file (e.g. {SHORTCUT_FILE})")
     args = parser.parse_args(argv)
     shared = Path(__file__).resolve().parents[3] / "shared" / "data"
     if not os.environ.get("COURSE_DATA_DIR") and shared.is_dir():
@@ -1223,14 +1327,21 @@ def main(argv: list[str] | None = None) -> int:
     from course_utils.session import disable_progress_bars
 
     disable_progress_bars()  # one line per run in the log, no bars from save/load/map
-    results = run_experiment(
-        args.budget,
-        args.seeds,
-        args.ablation_seeds,
-        args.ablation,
-        command=command,
-        log=lambda line: print(line, flush=True),  # a long run: show progress as it goes
-    )
+
+    def say(line: str) -> None:  # a long run: show progress as it goes
+        print(line, flush=True)
+
+    if args.command == "shortcut":
+        results = run_shortcut(args.budget, args.seed, command=command, log=say)
+    else:
+        results = run_experiment(
+            args.budget,
+            args.seeds,
+            args.ablation_seeds,
+            args.ablation,
+            command=command,
+            log=say,
+        )
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
