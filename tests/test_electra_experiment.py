@@ -231,4 +231,4 @@ def test_committed_shortcut_run_and_chapter_prose():
         assert quoted in text, f"04_electra.ipynb should say {quoted!r} ({SHORTCUT.name})"
     # the claims: identity is learned at once, context is not
     assert first["disc_auc"] > 0.75 and uniform[-1]["disc_auc"] > 0.8
-    assert unigram[-1]["disc_auc"] < 0.65
+    assert unigram[-1]["disc_auc"] < 0.65 and abs(unigram[0]["disc_auc"] - 0.5) < 0.1
