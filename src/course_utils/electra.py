@@ -824,6 +824,20 @@ def _electra_pair(
     )
 
 
+def _train_config(plan: ExperimentPlan, steps: int, seed: int) -> Any:
+    """The experiment's `mlm.TrainConfig` for `steps`: warm-up and evaluations scale with it."""
+    from course_utils.mlm import TrainConfig
+
+    return TrainConfig(
+        steps=steps,
+        batch_size=plan.batch_size,
+        lr=plan.lr,
+        warmup_steps=round(plan.warmup_fraction * steps),
+        eval_every=max(1, steps // plan.evals),
+        seed=seed,
+    )
+
+
 def _pretrain(
     objective: str,
     generator: str | None,
@@ -838,20 +852,12 @@ def _pretrain(
     from course_utils.flops import train_flops_per_step
     from course_utils.masking import DynamicMaskingCollator
     from course_utils.mlm import (
-        TrainConfig,
         evaluate_batches,
         make_eval_batches,
         train_mlm,
     )
 
-    config = TrainConfig(
-        steps=steps,
-        batch_size=plan.batch_size,
-        lr=plan.lr,
-        warmup_steps=round(plan.warmup_fraction * steps),
-        eval_every=max(1, steps // plan.evals),
-        seed=seed,
-    )
+    config = _train_config(plan, steps, seed)
     if objective == "mlm":
         torch.manual_seed(seed)
         model: nn.Module = ElectraForMaskedLM(_disc_config(plan, tokenizer))
@@ -1065,7 +1071,7 @@ def run_shortcut(
     """Held-out ROC-AUC curves of the experiment's discriminator trained against uniform and
     unigram replacements (see the comment above); a JSON-ready dict."""
     from course_utils.budget import get_budget
-    from course_utils.mlm import TrainConfig, train_mlm
+    from course_utils.mlm import train_mlm
     from course_utils.packing import load_blocks
 
     b = budget if isinstance(budget, Budget) else get_budget(budget)
@@ -1084,14 +1090,7 @@ def run_shortcut(
         "unigram": UnigramGenerator.from_blocks(train_blocks, tokenizer),
     }
     steps = plan.electra_steps
-    config = TrainConfig(
-        steps=steps,
-        batch_size=plan.batch_size,
-        lr=plan.lr,
-        warmup_steps=round(plan.warmup_fraction * steps),
-        eval_every=max(1, steps // plan.evals),
-        seed=seed,
-    )
+    config = _train_config(plan, steps, seed)
     curves = {}
     for name, generator in generators.items():
         torch.manual_seed(seed)  # the same initial discriminator for both
