@@ -627,6 +627,50 @@ def layer_similarity(
     return [{"layer": i + 1, "l2": s[0] / n, "cosine": s[1] / n} for i, s in enumerate(sums)]
 
 
+def _train_pair_model(
+    plan: ExperimentPlan,
+    tokenizer: Any,
+    pairs: Sequence[SentencePair],
+    sharing: str,
+    seed: int,
+    score: Any,
+) -> tuple[nn.Module, dict[str, float], Any]:
+    """(model, its untrained scores, History): a small AlbertForPreTraining trained with MLM +
+    the pair task of `pairs` for the plan's steps; all layers shared ("all") or none ("none")."""
+    from transformers import AlbertForPreTraining
+
+    from course_utils.mlm import TrainConfig, train_mlm
+    from course_utils.seed import seed_everything
+
+    config = small_albert_config(
+        len(tokenizer),
+        plan.budget,
+        num_hidden_layers=plan.layers,
+        num_hidden_groups=1 if sharing == "all" else plan.layers,
+        max_position_embeddings=plan.block,
+    )
+    seed_everything(seed)
+    model = AlbertForPreTraining(config)
+    untrained = score(model)
+    loader = torch.utils.data.DataLoader(
+        pairs,
+        batch_size=plan.batch_size,
+        shuffle=True,
+        collate_fn=PairCollator(tokenizer, plan.block, seed=seed),
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    tc = TrainConfig(
+        steps=plan.steps,
+        batch_size=plan.batch_size,
+        lr=plan.lr,
+        warmup_steps=plan.warmup_steps,
+        seed=seed,
+    )
+    history = train_mlm(model, loader, tc, valid=score, progress=False, loss_fn=mlm_and_order_loss)
+    return model.to("cpu"), untrained, history
+
+
 def run_experiment(
     budget: Budget | str | None = "cpu", seed: int = 0, command: str = "", log: Any = print
 ) -> dict[str, Any]:
@@ -638,7 +682,7 @@ def run_experiment(
     from course_utils.checkpoints import checkpoint_dir
     from course_utils.downstream import finetune_sst2
     from course_utils.downstream import recipe as downstream_recipe
-    from course_utils.mlm import TrainConfig, evaluate_batches, train_mlm
+    from course_utils.mlm import evaluate_batches
     from course_utils.results import git_commit
     from course_utils.seed import seed_everything
 
@@ -684,36 +728,9 @@ def run_experiment(
         ("albert-nsp", "nsp", "all"),
         ("not-shared-sop", "sop", "none"),
     ):
-        groups = 1 if sharing == "all" else plan.layers
-        config = small_albert_config(
-            len(tokenizer),
-            plan.budget,
-            num_hidden_layers=plan.layers,
-            num_hidden_groups=groups,
-            max_position_embeddings=plan.block,
+        model, untrained, history = _train_pair_model(
+            plan, tokenizer, data[task], sharing, seed, score
         )
-        seed_everything(seed)
-        model = AlbertForPreTraining(config)
-        untrained = score(model)
-        loader = torch.utils.data.DataLoader(
-            data[task],
-            batch_size=plan.batch_size,
-            shuffle=True,
-            collate_fn=PairCollator(tokenizer, plan.block, seed=seed),
-            drop_last=True,
-            generator=torch.Generator().manual_seed(seed),
-        )
-        tc = TrainConfig(
-            steps=plan.steps,
-            batch_size=plan.batch_size,
-            lr=plan.lr,
-            warmup_steps=plan.warmup_steps,
-            seed=seed,
-        )
-        history = train_mlm(
-            model, loader, tc, valid=score, progress=False, loss_fn=mlm_and_order_loss
-        )
-        model.to("cpu")
         models[name] = model
         runs[name] = {
             "objective": task,
@@ -775,6 +792,101 @@ def run_experiment(
     }
 
 
+# ---------------------------------------------------------------- a shortcut in the pairs?
+#
+# `sop_pairs` cuts each chunk in the middle, usually inside a sentence, so in an in-order pair the
+# end of A runs straight on into B. The official pipelines (create_pretraining_data.py of
+# google-research/bert and /albert) split between whole sentences. The check: retrain the
+# experiment's NSP model (same seed, data and steps) and score it on the same SOP chunks split
+# both ways.
+#   python -m course_utils.albert boundary --budget cpu --out results/albert_boundary.json
+
+BOUNDARY_FILE = "results/albert_boundary.json"
+BOUNDARY_COMMAND = "python -m course_utils.albert boundary --budget cpu --out FILE"
+
+
+def sentence_aligned(pairs: Sequence[SentencePair], boundary_ids: set[Any]) -> list[SentencePair]:
+    """The same SOP chunks re-split after the sentence end (a token in `boundary_ids`) nearest
+    the middle, each keeping its label (swapped stays swapped); chunks without an inner
+    sentence end are dropped."""
+    aligned = []
+    for pair in pairs:
+        chunk = pair.first + pair.second if pair.label == 0 else pair.second + pair.first
+        cuts = [i for i in range(1, len(chunk)) if chunk[i - 1] in boundary_ids]
+        if not cuts:
+            continue
+        cut = min(cuts, key=lambda i: abs(i - len(chunk) / 2))
+        a, b = chunk[:cut], chunk[cut:]
+        aligned.append(
+            SentencePair(b, a, 1, pair.document) if pair.label else pair._replace(first=a, second=b)
+        )
+    return aligned
+
+
+def run_boundary_check(
+    budget: Budget | str | None = "cpu", seed: int = 0, command: str = "", log: Any = print
+) -> dict[str, Any]:
+    """The NSP model of `run_experiment`, retrained, scored on SOP pairs cut in the middle (as
+    `sop_pairs`) and at a sentence end (`sentence_aligned`), and on NSP pairs."""
+    import time
+
+    from transformers import AutoTokenizer
+
+    from course_utils.checkpoints import checkpoint_dir
+    from course_utils.mlm import evaluate_batches
+    from course_utils.results import git_commit
+
+    start = time.perf_counter()
+    plan = plan_for(budget)
+    commit = git_commit()
+    tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir("course-bert-small"))
+    segment = (plan.block - 3) // 2
+    train_docs = _tokenized_documents(tokenizer, "train", plan.train_articles)
+    valid_docs = _tokenized_documents(tokenizer, "validation", None)
+    rng = random.Random(seed + 1)  # the experiment's held-out pairs
+    valid = {}
+    for task, make in (("sop", sop_pairs), ("nsp", nsp_pairs)):
+        pairs = make(valid_docs, segment, seed=seed + 1)
+        valid[task] = rng.sample(pairs, min(plan.eval_pairs, len(pairs)))
+    ends = {tokenizer.convert_tokens_to_ids(t) for t in (".", "!", "?")}
+    valid["sop, split at a sentence end"] = sentence_aligned(valid["sop"], ends)
+    clean = PairCollator(tokenizer, plan.block, mlm_probability=0.0)
+    batches = {t: [clean(p[i : i + 64]) for i in range(0, len(p), 64)] for t, p in valid.items()}
+    masked = PairCollator(tokenizer, plan.block, seed=1234)  # the experiment's held-out masks
+    mlm_batches = [masked(valid["sop"][i : i + 64]) for i in range(0, len(valid["sop"]), 64)]
+
+    def score(m: nn.Module) -> dict[str, float]:
+        return {**evaluate_batches(m, mlm_batches), "nsp": order_accuracy(m, batches["nsp"])}
+
+    model, _, history = _train_pair_model(
+        plan, tokenizer, nsp_pairs(train_docs, segment, seed=seed), "all", seed, score
+    )
+    scores = {
+        task: {"accuracy": order_accuracy(model, b), "pairs": len(valid[task])}
+        for task, b in batches.items()
+    }
+    for task, row in scores.items():
+        log(f"NSP-trained model on {task}: {row['accuracy']:.3f} ({row['pairs']} pairs)")
+    return {
+        "command": command,
+        "budget": plan.budget,
+        "seed": seed,
+        "git_commit": commit,
+        "plan": dict(vars(plan)),
+        "model": "albert-nsp of results/albert_experiments.json, retrained (same seed and data)",
+        "train_seconds": round(history.wall_time, 1),
+        "scores": scores,
+        "total_seconds": round(time.perf_counter() - start, 1),
+    }
+
+
+def load_boundary(path: str | None = None, verbose: bool = True) -> dict[str, Any]:
+    """results/albert_boundary.json (the clone's, else GitHub's at the pinned ref)."""
+    from course_utils.results import load_results as _load_results
+
+    return _load_results(BOUNDARY_FILE, BOUNDARY_COMMAND, path, verbose)
+
+
 def load_results(path: str | None = None, verbose: bool = True) -> dict[str, Any]:
     """The committed results: `path`, else RESULTS_FILE in the repository clone, else (an
     installed package without a clone, e.g. Colab) the same file from GitHub at the ref the
@@ -786,7 +898,7 @@ def load_results(path: str | None = None, verbose: bool = True) -> dict[str, Any
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: `python -m course_utils.albert experiment [--budget cpu] [--seed 0] [--out FILE]`."""
+    """CLI: `python -m course_utils.albert {experiment,boundary} [--budget cpu] [--out FILE]`."""
     import argparse
     import json
     import os
@@ -800,13 +912,18 @@ def main(argv: list[str] | None = None) -> int:
     exp.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
     exp.add_argument("--seed", type=int, default=0)
     exp.add_argument("--out", type=Path, default=None, help=f"JSON file (e.g. {RESULTS_FILE})")
+    cut = sub.add_parser("boundary", help="the NSP model on SOP pairs split two ways")
+    cut.add_argument("--budget", default="cpu", choices=["ci", "cpu", "gpu"])
+    cut.add_argument("--seed", type=int, default=0)
+    cut.add_argument("--out", type=Path, default=None, help=f"JSON file (e.g. {BOUNDARY_FILE})")
     args = parser.parse_args(argv)
     shared = Path(__file__).resolve().parents[3] / "shared" / "data"
     if not os.environ.get("COURSE_DATA_DIR") and shared.is_dir():
         os.environ["COURSE_DATA_DIR"] = str(shared)  # offline by default where the copy exists
     given = list(argv) if argv is not None else sys.argv[1:]
     command = "python -m course_utils.albert " + shlex.join(given)
-    results = run_experiment(args.budget, args.seed, command, lambda s: print(s, flush=True))
+    run = run_boundary_check if args.command == "boundary" else run_experiment
+    results = run(args.budget, args.seed, command, lambda s: print(s, flush=True))
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=1) + "\n", encoding="utf-8")
