@@ -202,3 +202,69 @@ def test_load_results_reads_the_committed_file_and_explains_a_missing_one(tmp_pa
     assert "committed file" in capsys.readouterr().out
     with pytest.raises(CourseError, match="No results file"):
         albert.load_results(str(tmp_path / "missing.json"))
+
+
+# ---------------------------------------------------------------- the boundary check
+
+BOUNDARY = ROOT / albert.BOUNDARY_FILE
+SPLITS = ("sop", "nsp", "sop, split at a sentence end")
+
+
+def test_sentence_aligned_resplits_each_chunk_after_a_sentence_end() -> None:
+    chunk = list("ab.cdef.gh")  # sentence ends after positions 2 and 7; middle at 5
+    pairs = [
+        albert.SentencePair(chunk[:5], chunk[5:], 0, 0),  # in order, cut inside a sentence
+        albert.SentencePair(chunk[5:], chunk[:5], 1, 1),  # the same chunk, swapped
+        albert.SentencePair(list("abc"), list("def"), 0, 2),  # no sentence end inside
+    ]
+    aligned = albert.sentence_aligned(pairs, {"."})
+    assert len(aligned) == 2  # the chunk without a sentence end is dropped
+    in_order, swapped = aligned
+    # the cut after position 2 (3 tokens, 2 from the middle) beats the one after 7 (3 away)
+    assert in_order == albert.SentencePair(list("ab."), list("cdef.gh"), 0, 0)
+    assert swapped == albert.SentencePair(list("cdef.gh"), list("ab."), 1, 1)
+    later = albert.sentence_aligned(
+        [albert.SentencePair(list("abcd."), list("ef.gh"), 0, 0)], {"."}
+    )
+    assert later[0].first == list("abcd.") and later[0].second == list("ef.gh")
+
+
+def _check_boundary(results: dict, budget: str) -> None:
+    assert results["budget"] == budget and results["git_commit"]
+    assert set(results["scores"]) == set(SPLITS)
+    for row in results["scores"].values():
+        assert 0 <= row["accuracy"] <= 1 and row["pairs"] > 0
+    assert (
+        results["scores"]["sop, split at a sentence end"]["pairs"]
+        <= results["scores"]["sop"]["pairs"]
+    )
+
+
+def test_boundary_command_runs_at_ci(tmp_path: Path, shared_data_dir: Path, monkeypatch) -> None:
+    monkeypatch.setenv("COURSE_DATA_DIR", str(shared_data_dir))
+    out = tmp_path / "boundary.json"
+    assert albert.main(["boundary", "--budget", "ci", "--out", str(out)]) == 0
+    _check_boundary(json.loads(out.read_text(encoding="utf-8")), "ci")
+
+
+def test_committed_boundary_check_and_its_prose(committed: dict) -> None:
+    results = albert.load_boundary(str(BOUNDARY), verbose=False)
+    _check_boundary(results, "cpu")
+    assert results["command"] == (
+        "python -m course_utils.albert boundary --budget cpu --out results/albert_boundary.json"
+    )
+    scores = results["scores"]
+    # the retrained NSP model is the experiment's: the same SOP and NSP scores
+    nsp_run = committed["runs"]["albert-nsp"]["final"]
+    assert scores["sop"]["accuracy"] == pytest.approx(nsp_run["sop_accuracy"])
+    assert scores["nsp"]["accuracy"] == pytest.approx(nsp_run["nsp_accuracy"])
+    aligned = scores["sop, split at a sentence end"]
+    text = _prose()
+    quotes = [
+        f"{_pct(aligned['accuracy'])} on the {aligned['pairs']:,} pairs",
+        f"against {_pct(scores['sop']['accuracy'])} when they are cut mid-sentence",
+        f"sentence end it scores {_pct(aligned['accuracy'])}, chance",
+    ]
+    for quote in quotes:
+        assert quote in text, f"05_albert.ipynb should say {quote!r} ({BOUNDARY.name})"
+    assert abs(aligned["accuracy"] - 0.5) < 0.03  # "chance"
