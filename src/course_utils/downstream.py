@@ -359,7 +359,10 @@ MIN_WORD_LETTERS = 3
 def mean_pooled_features(
     model: Any, tokenizer: Any, sentences: list[str], max_length: int = 64, batch_size: int = 256
 ) -> np.ndarray:
-    """(n, H) last-layer hidden states averaged over each sentence's real tokens (frozen)."""
+    """(n, H) last-layer hidden states averaged over each sentence's real tokens (frozen),
+    pooled by chapter 6's `embeddings.mean_pool`."""
+    from course_utils.embeddings import mean_pool
+
     model.eval()
     chunks = []
     for i in range(0, len(sentences), batch_size):
@@ -371,8 +374,7 @@ def mean_pooled_features(
             return_tensors="pt",
         )
         hidden = model(**batch).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        chunks.append(((hidden * mask).sum(1) / mask.sum(1)).float().numpy())
+        chunks.append(mean_pool(hidden, batch["attention_mask"]).float().numpy())
     return np.concatenate(chunks)
 
 
