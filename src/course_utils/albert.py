@@ -627,6 +627,34 @@ def layer_similarity(
     return [{"layer": i + 1, "l2": s[0] / n, "cosine": s[1] / n} for i, s in enumerate(sums)]
 
 
+def _pair_data(
+    plan: ExperimentPlan, tokenizer: Any, seed: int
+) -> tuple[int, list[list[int]], dict[str, list[SentencePair]]]:
+    """(segment length, tokenized train documents, held-out SOP and NSP pairs of the
+    validation articles: `plan.eval_pairs` of each, sampled with `seed` + 1)."""
+    segment = (plan.block - 3) // 2
+    train_docs = _tokenized_documents(tokenizer, "train", plan.train_articles)
+    valid_docs = _tokenized_documents(tokenizer, "validation", None)
+    rng = random.Random(seed + 1)
+    valid = {}
+    for task, make in (("sop", sop_pairs), ("nsp", nsp_pairs)):
+        pairs = make(valid_docs, segment, seed=seed + 1)
+        valid[task] = rng.sample(pairs, min(plan.eval_pairs, len(pairs)))
+    return segment, train_docs, valid
+
+
+def _held_out_batches(
+    plan: ExperimentPlan, tokenizer: Any, valid: Mapping[str, list[SentencePair]]
+) -> tuple[dict[str, list[dict[str, torch.Tensor]]], list[dict[str, torch.Tensor]]]:
+    """(unmasked batches of 64 pairs per task, for the pair heads; the SOP pairs with fixed
+    MLM masks, for the masked-LM score)."""
+    clean = PairCollator(tokenizer, plan.block, mlm_probability=0.0)
+    masked = PairCollator(tokenizer, plan.block, seed=1234)  # fixed held-out MLM targets
+    order = {t: [clean(p[i : i + 64]) for i in range(0, len(p), 64)] for t, p in valid.items()}
+    sop = valid["sop"]
+    return order, [masked(sop[i : i + 64]) for i in range(0, len(sop), 64)]
+
+
 def _train_pair_model(
     plan: ExperimentPlan,
     tokenizer: Any,
@@ -693,24 +721,12 @@ def run_experiment(
     timing = timing_table(plan, log)
 
     tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir("course-bert-small"))
-    segment = (plan.block - 3) // 2
-    train_docs = _tokenized_documents(tokenizer, "train", plan.train_articles)
-    valid_docs = _tokenized_documents(tokenizer, "validation", None)
+    segment, train_docs, valid = _pair_data(plan, tokenizer, seed)
     data = {
         "sop": sop_pairs(train_docs, segment, seed=seed),
         "nsp": nsp_pairs(train_docs, segment, seed=seed),
     }
-    rng = random.Random(seed + 1)
-    valid = {}
-    for task, make in (("sop", sop_pairs), ("nsp", nsp_pairs)):
-        pairs = make(valid_docs, segment, seed=seed + 1)
-        valid[task] = rng.sample(pairs, min(plan.eval_pairs, len(pairs)))
-    clean = PairCollator(tokenizer, plan.block, mlm_probability=0.0)
-    masked = PairCollator(tokenizer, plan.block, seed=1234)  # fixed held-out MLM targets
-    order_batches = {
-        t: [clean(p[i : i + 64]) for i in range(0, len(p), 64)] for t, p in valid.items()
-    }
-    mlm_batches = [masked(valid["sop"][i : i + 64]) for i in range(0, len(valid["sop"]), 64)]
+    order_batches, mlm_batches = _held_out_batches(plan, tokenizer, valid)
 
     def score(model: nn.Module) -> dict[str, float]:
         mlm = evaluate_batches(model, mlm_batches)
@@ -840,20 +856,10 @@ def run_boundary_check(
     plan = plan_for(budget)
     commit = git_commit()
     tokenizer = AutoTokenizer.from_pretrained(checkpoint_dir("course-bert-small"))
-    segment = (plan.block - 3) // 2
-    train_docs = _tokenized_documents(tokenizer, "train", plan.train_articles)
-    valid_docs = _tokenized_documents(tokenizer, "validation", None)
-    rng = random.Random(seed + 1)  # the experiment's held-out pairs
-    valid = {}
-    for task, make in (("sop", sop_pairs), ("nsp", nsp_pairs)):
-        pairs = make(valid_docs, segment, seed=seed + 1)
-        valid[task] = rng.sample(pairs, min(plan.eval_pairs, len(pairs)))
+    segment, train_docs, valid = _pair_data(plan, tokenizer, seed)  # the experiment's pairs
     ends = {tokenizer.convert_tokens_to_ids(t) for t in (".", "!", "?")}
     valid["sop, split at a sentence end"] = sentence_aligned(valid["sop"], ends)
-    clean = PairCollator(tokenizer, plan.block, mlm_probability=0.0)
-    batches = {t: [clean(p[i : i + 64]) for i in range(0, len(p), 64)] for t, p in valid.items()}
-    masked = PairCollator(tokenizer, plan.block, seed=1234)  # the experiment's held-out masks
-    mlm_batches = [masked(valid["sop"][i : i + 64]) for i in range(0, len(valid["sop"]), 64)]
+    batches, mlm_batches = _held_out_batches(plan, tokenizer, valid)
 
     def score(m: nn.Module) -> dict[str, float]:
         return {**evaluate_batches(m, mlm_batches), "nsp": order_accuracy(m, batches["nsp"])}
